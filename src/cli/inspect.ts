@@ -1,0 +1,89 @@
+/** `tandem inspect PATH`: architecture, layer schedule, parameters, bytes per format, state size. */
+import { loadModel } from '../engine/load-model.js';
+import { layerPattern, type ModelConfig } from '../formats/config.js';
+import type { ModelWeights } from '../formats/weights.js';
+import type { Matrix } from '../numerics/tensor.js';
+import { stateBytes } from '../model/state.js';
+
+export interface InspectReport {
+  readonly path: string;
+  readonly format: 'hf' | 'gguf';
+  readonly architecture: string;
+  readonly pattern: string;
+  readonly layers: Readonly<Record<string, number>>;
+  readonly parameters: number;
+  readonly bytesByFormat: Readonly<Record<string, number>>;
+  readonly state: { readonly fixedBytes: number; readonly bytesPerToken: number; readonly at: Readonly<Record<string, number>> };
+  readonly config: ModelConfig;
+  readonly fingerprint: string;
+}
+
+function tally(w: ModelWeights): { params: number; bytes: Record<string, number> } {
+  const bytes: Record<string, number> = {};
+  let params = 0;
+  const seen = new Set<unknown>();
+  const visit = (v: unknown): void => {
+    if (v === null || typeof v !== 'object' || seen.has(v)) return;
+    seen.add(v);
+    if (v instanceof Float32Array) {
+      params += v.length;
+      bytes.f32 = (bytes.f32 ?? 0) + v.byteLength;
+    } else if ('dtype' in v && 'data' in v) {
+      const m = v as Matrix;
+      params += m.rows * m.cols;
+      bytes[m.dtype] = (bytes[m.dtype] ?? 0) + m.data.byteLength;
+    } else {
+      Object.values(v).forEach(visit);
+    }
+  };
+  visit(w);
+  return { params, bytes };
+}
+
+export function inspectModel(path: string): InspectReport {
+  const { model, format } = loadModel(path);
+  const cfg = model.config;
+  const { params, bytes } = tally(model.weights);
+  const layers: Record<string, number> = {};
+  for (const k of cfg.layers) layers[k] = (layers[k] ?? 0) + 1;
+  const sb = stateBytes(cfg, 0);
+  const at: Record<string, number> = {};
+  for (const [label, n] of [['8k', 8192], ['128k', 131072], ['1M', 1048576]] as const) at[label] = stateBytes(cfg, n).total;
+  return {
+    path, format, architecture: cfg.moe ? 'nemotron_h_moe' : 'nemotron_h', pattern: layerPattern(cfg), layers, parameters: params,
+    bytesByFormat: bytes, state: { fixedBytes: sb.fixed, bytesPerToken: sb.perToken, at }, config: cfg, fingerprint: model.fingerprint,
+  };
+}
+
+export function humanBytes(n: number): string {
+  const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
+  let i = 0;
+  while (n >= 1024 && i < units.length - 1) {
+    n /= 1024;
+    i++;
+  }
+  return `${i === 0 ? n : n.toFixed(2)} ${units[i]}`;
+}
+
+export function formatInspect(r: InspectReport): string {
+  const c = r.config;
+  const m = c.mamba;
+  const a = c.attention;
+  const lines = [
+    `${r.path} (${r.format === 'hf' ? 'HF safetensors' : 'GGUF'})`,
+    `architecture   ${r.architecture}, ${c.layers.length} layers: ${Object.entries(r.layers).map(([k, n]) => `${n} ${k}`).join(', ')}`,
+    `schedule       ${r.pattern}`,
+    `hidden ${c.hiddenSize} · vocab ${c.vocabSize} · context ${c.maxPositions} · eps ${c.eps}`,
+    `mamba2         ${m.numHeads} heads × ${m.headDim} (d_inner ${m.dInner}), state ${m.stateSize}, groups ${m.nGroups}, conv ${m.convKernel}`,
+    `attention      ${a.numHeads} q heads, ${a.numKvHeads} kv heads, head dim ${a.headDim} (no positional encoding)`,
+  ];
+  if (c.mlpDim) lines.push(`mlp            ReLU², width ${c.mlpDim}`);
+  if (c.moe) lines.push(`moe            ${c.moe.numExperts} experts, top-${c.moe.topK}, width ${c.moe.expertDim}, shared ${c.moe.sharedDim}, scale ${c.moe.routedScale}${c.moe.hasLatent ? `, latent ${c.moe.latentSize}` : ''}`);
+  lines.push(`parameters     ${r.parameters.toLocaleString('en-US')}`);
+  const total = Object.values(r.bytesByFormat).reduce((x, y) => x + y, 0);
+  lines.push(`weights        ${humanBytes(total)} (${Object.entries(r.bytesByFormat).map(([k, b]) => `${k} ${humanBytes(b)}`).join(', ')})`);
+  lines.push(`state          ${humanBytes(r.state.fixedBytes)} fixed (Mamba conv+SSM, f32) + ${humanBytes(r.state.bytesPerToken)}/token (attention KV, f32)`);
+  lines.push(`state/sequence ${Object.entries(r.state.at).map(([k, b]) => `${k}: ${humanBytes(b)}`).join(' · ')}`);
+  lines.push(`fingerprint    ${r.fingerprint.slice(0, 16)}`);
+  return lines.join('\n');
+}

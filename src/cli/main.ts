@@ -1,0 +1,72 @@
+#!/usr/bin/env node
+/** The `tandem` command line: thin commands over library calls. User errors print one line and exit 1. */
+import { Command, Option } from 'commander';
+import { isTandemError } from '../errors.js';
+import { makeTiny } from '../testing/tiny-model.js';
+import { formatInspect, inspectModel } from './inspect.js';
+import { logprobsCommand } from './logprobs.js';
+import { collect, intOption, numberOption } from './options.js';
+import { runCommand, type RunFlags } from './run.js';
+
+function program(): Command {
+  const p = new Command('tandem')
+    .description('Nemotron hybrid (Mamba-2 + attention + MoE) models in TypeScript')
+    .version('0.1.0')
+    .showSuggestionAfterError(true);
+
+  p.command('run')
+    .description('generate text from a prompt (streams; prints prefill/decode tokens/s)')
+    .option('--model <path>', 'HF model directory or .gguf file (default: the embedded tiny model)')
+    .requiredOption('--prompt <text>', 'the prompt')
+    .option('--chat', 'wrap the prompt in the model\'s chat template')
+    .option('--system <text>', 'system message (with --chat)')
+    .option('--max-tokens <n>', 'maximum tokens to generate', intOption('--max-tokens', 0), 64)
+    .option('--temperature <t>', '0 = greedy', numberOption('--temperature'))
+    .option('--top-k <k>', '0 = off', intOption('--top-k', 0))
+    .option('--top-p <p>', '1 = off', numberOption('--top-p'))
+    .option('--min-p <p>', '0 = off', numberOption('--min-p'))
+    .option('--repetition-penalty <r>', '1 = off', numberOption('--repetition-penalty'))
+    .option('--seed <n>', 'random seed (same seed, same output)', intOption('--seed', 0))
+    .option('--stop <text>', 'stop string (repeatable)', collect)
+    .option('--prefill-chunk <n>', 'prompt tokens per forward pass', intOption('--prefill-chunk', 1), 256)
+    .action((f: RunFlags) => runCommand(f));
+
+  p.command('logprobs')
+    .description('write {"tokens":[...],"logprobs":[[...],...]}: full-vocabulary log-softmax at every position')
+    .option('--model <path>', 'HF model directory or .gguf file (default: the embedded tiny model)')
+    .requiredOption('--tokens <ids>', 'token ids, e.g. "1 42 7"')
+    .option('--out <file>', 'write JSON here instead of stdout')
+    .action(logprobsCommand);
+
+  p.command('inspect')
+    .description('architecture, layer schedule, parameters, bytes per format, state bytes per token and sequence')
+    .argument('<path>', 'HF model directory or .gguf file')
+    .option('--json', 'print JSON')
+    .action((path: string, f: { json?: boolean }) => {
+      const r = inspectModel(path);
+      process.stdout.write((f.json ? JSON.stringify(r, (_k, v: unknown) => (v === Infinity ? 'inf' : v), 2) : formatInspect(r)) + '\n');
+    });
+
+  p.command('make-tiny')
+    .description('write a deterministic tiny random Nemotron-H checkpoint (HF directory + model.gguf)')
+    .requiredOption('--out <dir>', 'output directory')
+    .option('--pattern <layers>', 'layer schedule over M * - E (default M*-M, or ME*EME with --moe)')
+    .option('--moe', 'mixture-of-experts model (nemotron_h_moe)')
+    .option('--seed <n>', 'random seed', intOption('--seed', 0), 0)
+    .addOption(new Option('--dtype <type>', 'storage of matrices').choices(['f32', 'f16', 'bf16']).default('f32'))
+    .action((f: { out: string; pattern?: string; moe?: boolean; seed: number; dtype: 'f32' | 'f16' | 'bf16' }) => {
+      const cfg = makeTiny(f.out, { pattern: f.pattern, moe: f.moe, seed: f.seed, dtype: f.dtype });
+      process.stdout.write(`wrote ${f.out} (HF directory + model.gguf): ${cfg.layers.length} layers, vocab ${cfg.vocabSize}\n`);
+    });
+  return p;
+}
+
+try {
+  await program().parseAsync(process.argv);
+} catch (e) {
+  if (isTandemError(e)) {
+    process.stderr.write(`error[${e.code}]: ${e.message}\n`);
+    process.exit(1);
+  }
+  throw e;
+}

@@ -1,0 +1,31 @@
+/** Full-vocabulary log-probabilities at every position of a token sequence (the external numerical contract). */
+import { forward, type Model } from '../model/nemotron-h.js';
+import { createState, type SequenceState } from '../model/state.js';
+
+/** log_softmax of one row of logits, in f64. */
+export function logSoftmax(logits: Float32Array): Float64Array {
+  let max = -Infinity;
+  for (const v of logits) if (v > max) max = v;
+  let sum = 0;
+  for (const v of logits) sum += Math.exp(v - max);
+  const lse = max + Math.log(sum);
+  const out = new Float64Array(logits.length);
+  for (let i = 0; i < logits.length; i++) out[i] = logits[i]! - lse;
+  return out;
+}
+
+/**
+ * Row i = log p(next token | tokens[0..i]). Runs the sequence in chunks of `chunk` tokens through `state`
+ * (a fresh one by default).
+ */
+export function sequenceLogprobs(model: Model, tokens: readonly number[], chunk = 256, state?: SequenceState): Float64Array[] {
+  const st = state ?? createState(model.config, model.fingerprint);
+  const V = model.config.vocabSize;
+  const rows: Float64Array[] = [];
+  for (let i = 0; i < tokens.length; i += chunk) {
+    const part = tokens.slice(i, i + chunk);
+    const logits = forward(model, st, part, { logits: 'all' });
+    for (let t = 0; t < part.length; t++) rows.push(logSoftmax(logits.subarray(t * V, (t + 1) * V)));
+  }
+  return rows;
+}
