@@ -53,7 +53,10 @@ export function validateSampling(o: Partial<SamplingOptions>): SamplingOptions {
     const v: unknown = o[name];
     if (v === undefined) continue;
     if (typeof v !== 'number' || !ok(v)) {
-      throw new TandemError('BAD_ARGUMENT', `sampling option ${name} must be ${range}, got ${String(v)}; pass a value in that range`);
+      throw new TandemError(
+        'BAD_ARGUMENT',
+        `sampling option ${name} must be ${range}, got ${String(v)}; pass a value in that range`,
+      );
     }
     out[name] = v;
   }
@@ -73,7 +76,11 @@ export function createSampler(o: SamplingOptions): Sampler {
 }
 
 /** Returns `logits` itself when nothing changes, else a penalized copy (the input is never written). */
-export function applyRepetitionPenalty(logits: Float32Array, history: readonly number[], penalty: number): Float32Array {
+export function applyRepetitionPenalty(
+  logits: Float32Array,
+  history: readonly number[],
+  penalty: number,
+): Float32Array {
   if (penalty === 1 || history.length === 0) return logits;
   const out = logits.slice();
   for (const id of new Set(history)) {
@@ -100,8 +107,8 @@ export function argmax(logits: Float32Array): number {
 }
 
 /**
- * Temperature, then top-k / top-p / min-p as one cut `m` into the sorted order, then one draw with `u` in
- * [0, 1). Only top-k and top-p need the sort; min-p is a threshold on v because p / p_max = exp(v - v_max).
+ * Temperature, then top-k / top-p / min-p as one cut into the sorted order, then one draw with `u` in [0, 1).
+ * Only top-k and top-p need the sort; min-p is a threshold on v because p / p_max = exp(v - v_max).
  */
 export function drawFiltered(logits: Float32Array, o: SamplingOptions, u: number): number {
   const n = logits.length;
@@ -114,53 +121,71 @@ export function drawFiltered(logits: Float32Array, o: SamplingOptions, u: number
   }
   if (vMax === -Infinity) throw new Error(`sampler got ${n} logits and none is finite or +Infinity`);
   if (vMax === Infinity) return argmax(logits);
-  const threshold = o.topK > 0 || o.topP < 1 ? sortedCut(v, vMax, o) : { value: -Infinity, ties: Infinity };
-  const minV = o.minP > 0 ? vMax + Math.log(o.minP) : -Infinity;
-  const ids: number[] = []; // kept ids, ascending
-  let tiesLeft = threshold.ties;
-  for (let i = 0; i < n; i++) {
-    const x = v[i]!;
-    if (x === -Infinity || x < minV || x < threshold.value) continue;
-    if (x === threshold.value) {
-      if (tiesLeft <= 0) continue;
-      tiesLeft--;
+  const cut = o.topK > 0 || o.topP < 1 ? sortedCut(v, vMax, o) : { value: -Infinity, ties: Infinity };
+  const floor = Math.max(o.minP > 0 ? vMax + Math.log(o.minP) : -Infinity, cut.value);
+  // Two passes over the kept ids (ascending): the total weight, then the walk to u · total.
+  const walk = (visit: (i: number, w: number) => boolean): number => {
+    let ties = cut.ties;
+    for (let i = 0; i < n; i++) {
+      const x = v[i]!;
+      if (x === -Infinity || x < floor) continue;
+      if (x === cut.value && ties-- <= 0) continue;
+      if (visit(i, Math.exp(x - vMax))) return i;
     }
-    ids.push(i);
-  }
+    return -1;
+  };
   let total = 0;
-  const weights = ids.map((i) => {
-    const w = Math.exp(v[i]! - vMax);
+  let last = -1;
+  walk((i, w) => {
     total += w;
-    return w;
+    last = i;
+    return false;
   });
   let r = u * total;
-  for (let k = 0; k < ids.length; k++) {
-    r -= weights[k]!;
-    if (r < 0) return ids[k]!;
-  }
-  return ids[ids.length - 1]!;
+  const picked = walk((_, w) => (r -= w) < 0);
+  return picked >= 0 ? picked : last;
 }
 
+/** Tokens less likely than this, relative to the best one, are left out of the sort when that is exact. */
+const PRUNE_LOG_RATIO = Math.log(1e-6);
+
 /**
- * Where top-k and top-p cut the order sorted by value: keep every id with v > `value`, plus the `ties`
- * lowest ids with v == `value`.
+ * Where top-k and top-p cut the order sorted by value: keep every id with v > `value`, plus the `ties` lowest
+ * ids with v == `value`. Sorts only the values within PRUNE_LOG_RATIO of the best when the cut provably falls
+ * among them (at least topK of them, or at least topP of the probability mass), else all of them.
  */
 function sortedCut(v: Float64Array, vMax: number, o: SamplingOptions): { value: number; ties: number } {
-  const sorted = v.slice().sort().reverse(); // [V] descending; -Infinity last
-  let m = sorted.findIndex((x) => x === -Infinity);
-  if (m < 0) m = sorted.length;
-  if (o.topK > 0) m = Math.min(m, o.topK);
-  if (o.topP < 1) {
-    let z = 0;
-    for (let k = 0; k < m; k++) z += Math.exp(sorted[k]! - vMax);
-    let cum = 0;
-    for (let k = 0; k < m; k++) {
-      cum += Math.exp(sorted[k]! - vMax);
-      if (cum >= o.topP * z) {
-        m = k + 1;
-        break;
-      }
+  const floor = vMax + PRUNE_LOG_RATIO;
+  let zAll = 0;
+  let zNear = 0;
+  let near = 0;
+  let finite = 0;
+  for (let i = 0; i < v.length; i++) {
+    const x = v[i]!;
+    if (x === -Infinity) continue;
+    const w = Math.exp(x - vMax);
+    finite++;
+    zAll += w;
+    if (x >= floor) {
+      near++;
+      zNear += w;
     }
+  }
+  const pruned = o.topK > 0 ? near >= o.topK : zNear >= o.topP * zAll;
+  const sorted = new Float64Array(pruned ? near : finite); // [m0] descending
+  let k = 0;
+  for (let i = 0; i < v.length; i++) if (v[i]! > -Infinity && (!pruned || v[i]! >= floor)) sorted[k++] = v[i]!;
+  sorted.sort().reverse();
+  let m = o.topK > 0 ? Math.min(sorted.length, o.topK) : sorted.length;
+  if (o.topP < 1) {
+    let z = zAll; // top-p's mass is that of the top-k set when top-k is on
+    if (o.topK > 0) for (z = 0, k = 0; k < m; k++) z += Math.exp(sorted[k]! - vMax);
+    let cum = 0;
+    for (k = 0; k < m; k++) {
+      cum += Math.exp(sorted[k]! - vMax);
+      if (cum >= o.topP * z) break;
+    }
+    m = Math.min(m, k + 1);
   }
   const value = sorted[m - 1]!;
   let above = 0;

@@ -32,7 +32,7 @@ export interface RenderChatOptions {
  * `<|im_start|>assistant\n`. (Nemotron-3's own template also opens a `<think>` block; this one does not.)
  */
 export const DEFAULT_CHATML_TEMPLATE =
-  "{%- for message in messages -%}\n" +
+  '{%- for message in messages -%}\n' +
   "{{- '<|im_start|>' + message['role'] + '\\n' + message['content'] + '<|im_end|>\\n' -}}\n" +
   '{%- endfor -%}\n' +
   '{%- if add_generation_prompt -%}\n' +

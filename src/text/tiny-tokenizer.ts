@@ -12,7 +12,7 @@
  * add_bos_token: true, which agrees).
  */
 import { DEFAULT_CHATML_TEMPLATE } from './chat-template.js';
-import { bosTemplate, bpeModel } from './tokenizer.js';
+import { bosTemplate, bpeModel } from './hf-tokenizer.js';
 
 const SPECIALS = ['<unk>', '<s>', '</s>', '<|im_start|>', '<|im_end|>'] as const;
 
@@ -48,7 +48,8 @@ that the hybrid model, the tokenizer and the memory of the state all work togeth
 
 /** GPT-2's byte → printable character table (`bytes_to_unicode`), indexed by byte value. */
 export function byteLevelAlphabet(): string[] {
-  const printable = (b: number): boolean => (b >= 0x21 && b <= 0x7e) || (b >= 0xa1 && b <= 0xac) || (b >= 0xae && b <= 0xff);
+  const printable = (b: number): boolean =>
+    (b >= 0x21 && b <= 0x7e) || (b >= 0xa1 && b <= 0xac) || (b >= 0xae && b <= 0xff);
   const out: string[] = [];
   let next = 256;
   for (let b = 0; b < 256; b++) out.push(String.fromCharCode(printable(b) ? b : next++));
@@ -135,7 +136,11 @@ export function makeTinyTokenizer(opts: { merges?: number } = {}): { tokenizerJs
     pre_tokenizer: { type: 'ByteLevel', add_prefix_space: false, trim_offsets: true, use_regex: true },
     post_processor: bosTemplate('<s>', 1),
     decoder: { type: 'ByteLevel', add_prefix_space: true, trim_offsets: true, use_regex: true },
-    model: bpeModel(vocab, merges.map(([l, r]) => `${l} ${r}`), '<unk>'),
+    model: bpeModel(
+      vocab,
+      merges.map(([l, r]) => `${l} ${r}`),
+      '<unk>',
+    ),
   };
   const addedTokensDecoder = Object.fromEntries(addedTokens.map(({ id, ...rest }) => [String(id), rest]));
   const tokenizerConfig = {

@@ -5,11 +5,26 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { isTandemError } from '../errors.js';
 import { makeTinyTokenizer } from './tiny-tokenizer.js';
-import { loadTokenizerDir, tokenizerFilesFromGguf, tokenizerFromGguf, tokenizerFromJson, tokenizerToGgufMeta, type GgufTokenizerMeta } from './tokenizer.js';
+import {
+  loadTokenizerDir,
+  tokenizerFilesFromGguf,
+  tokenizerFromGguf,
+  tokenizerFromJson,
+  tokenizerToGgufMeta,
+  type GgufTokenizerMeta,
+} from './tokenizer.js';
 
 const tiny = makeTinyTokenizer();
 const tok = tokenizerFromJson(tiny.tokenizerJson, tiny.tokenizerConfig);
-const SAMPLES = ['hello world', 'Hello, world! 42', '  two  spaces\n\nand\ttabs ', "it's we'll", '😀 emoji 🚀', '中文字符 and 日本語', '<|im_start|>user\nhi<|im_end|>\n'];
+const SAMPLES = [
+  'hello world',
+  'Hello, world! 42',
+  '  two  spaces\n\nand\ttabs ',
+  "it's we'll",
+  '😀 emoji 🚀',
+  '中文字符 and 日本語',
+  '<|im_start|>user\nhi<|im_end|>\n',
+];
 
 function code(f: () => unknown): string {
   try {
@@ -60,16 +75,31 @@ test('tokenText shows byte-level strings; isSpecial marks added special tokens',
 });
 
 test('ids outside the vocabulary are BAD_INPUT', () => {
-  assert.match(code(() => tok.decode([1, 461])), /^BAD_INPUT: token id 461 is not in the vocabulary \(0\.\.460\)/);
-  assert.match(code(() => tok.tokenText(-1)), /^BAD_INPUT/);
-  assert.match(code(() => tok.tokenText(1.5)), /^BAD_INPUT/);
+  assert.match(
+    code(() => tok.decode([1, 461])),
+    /^BAD_INPUT: token id 461 is not in the vocabulary \(0\.\.460\)/,
+  );
+  assert.match(
+    code(() => tok.tokenText(-1)),
+    /^BAD_INPUT/,
+  );
+  assert.match(
+    code(() => tok.tokenText(1.5)),
+    /^BAD_INPUT/,
+  );
 });
 
 test('loadTokenizerDir reads both files, adds generation_config EOS ids, and names missing files', () => {
   const dir = mkdtempSync(join(tmpdir(), 'tandem-tok-'));
   try {
-    assert.match(code(() => loadTokenizerDir(dir)), /^NOT_FOUND: no tokenizer\.json in .*point --model at a directory that has tokenizer\.json/);
-    assert.match(code(() => loadTokenizerDir(join(dir, 'nope'))), /^NOT_FOUND: model directory .* does not exist/);
+    assert.match(
+      code(() => loadTokenizerDir(dir)),
+      /^NOT_FOUND: no tokenizer\.json in .*point --model at a directory that has tokenizer\.json/,
+    );
+    assert.match(
+      code(() => loadTokenizerDir(join(dir, 'nope'))),
+      /^NOT_FOUND: model directory .* does not exist/,
+    );
     writeFileSync(join(dir, 'tokenizer.json'), JSON.stringify(tiny.tokenizerJson));
     const bare = loadTokenizerDir(dir);
     assert.equal(bare.addBos, true, 'BOS from the post-processor alone');
@@ -79,11 +109,20 @@ test('loadTokenizerDir reads both files, adds generation_config EOS ids, and nam
     writeFileSync(join(dir, 'tokenizer_config.json'), JSON.stringify(tiny.tokenizerConfig));
     const full = loadTokenizerDir(dir, [4, 2]);
     assert.deepEqual(full.eosIds, [2, 4]);
-    assert.match(code(() => loadTokenizerDir(dir, [999])), /^BAD_TOKENIZER: eos token id 999/);
+    assert.match(
+      code(() => loadTokenizerDir(dir, [999])),
+      /^BAD_TOKENIZER: eos token id 999/,
+    );
     writeFileSync(join(dir, 'tokenizer.json'), '{"model": ');
-    assert.match(code(() => loadTokenizerDir(dir)), /^BAD_TOKENIZER: .*tokenizer\.json is not valid JSON/);
+    assert.match(
+      code(() => loadTokenizerDir(dir)),
+      /^BAD_TOKENIZER: .*tokenizer\.json is not valid JSON/,
+    );
     writeFileSync(join(dir, 'tokenizer.json'), '{"model": {"type": "BPE"}}');
-    assert.match(code(() => loadTokenizerDir(dir)), /^BAD_TOKENIZER: tokenizer\.json is malformed/);
+    assert.match(
+      code(() => loadTokenizerDir(dir)),
+      /^BAD_TOKENIZER: tokenizer\.json is malformed/,
+    );
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
@@ -165,11 +204,26 @@ test('GGUF holes, user-defined tokens and split pre-tokenizers', () => {
 
 test('bad GGUF metadata is BAD_TOKENIZER with the reason', () => {
   const base = tokenizerToGgufMeta(tiny.tokenizerJson, tiny.tokenizerConfig);
-  assert.match(code(() => tokenizerFromGguf({ ...base, model: 'llama' })), /^BAD_TOKENIZER: GGUF tokenizer metadata has tokenizer\.ggml\.model "llama"/);
-  assert.match(code(() => tokenizerFromGguf({ ...base, pre: 'qwen2' })), /^BAD_TOKENIZER: .*pre-tokenizer "qwen2"/);
-  assert.match(code(() => tokenizerFromGguf({ ...base, bosId: 1000 })), /^BAD_TOKENIZER: .*bos token id 1000/);
-  assert.match(code(() => tokenizerFromGguf({ ...base, tokenTypes: [1] })), /^BAD_TOKENIZER: .*1 token types for 461 tokens/);
+  assert.match(
+    code(() => tokenizerFromGguf({ ...base, model: 'llama' })),
+    /^BAD_TOKENIZER: GGUF tokenizer metadata has tokenizer\.ggml\.model "llama"/,
+  );
+  assert.match(
+    code(() => tokenizerFromGguf({ ...base, pre: 'qwen2' })),
+    /^BAD_TOKENIZER: .*pre-tokenizer "qwen2"/,
+  );
+  assert.match(
+    code(() => tokenizerFromGguf({ ...base, bosId: 1000 })),
+    /^BAD_TOKENIZER: .*bos token id 1000/,
+  );
+  assert.match(
+    code(() => tokenizerFromGguf({ ...base, tokenTypes: [1] })),
+    /^BAD_TOKENIZER: .*1 token types for 461 tokens/,
+  );
   const json = clone(tiny.tokenizerJson) as Record<string, unknown>;
   json['pre_tokenizer'] = { type: 'Whitespace' };
-  assert.match(code(() => tokenizerToGgufMeta(json, tiny.tokenizerConfig)), /^BAD_TOKENIZER: tokenizer\.json has a pre-tokenizer GGUF cannot name/);
+  assert.match(
+    code(() => tokenizerToGgufMeta(json, tiny.tokenizerConfig)),
+    /^BAD_TOKENIZER: tokenizer\.json has a pre-tokenizer GGUF cannot name/,
+  );
 });
