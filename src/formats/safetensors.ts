@@ -85,13 +85,16 @@ function readEntry(name: string, raw: unknown, source: string): Entry {
   if (!isObject(raw)) throw bad(source, `${where} is not a JSON object in the header`);
   const { dtype: dt, shape, data_offsets: offsets } = raw;
   if (typeof dt !== 'string') throw bad(source, `${where} has no dtype`);
-  if (!Array.isArray(shape) || !shape.every(isCount)) throw bad(source, `${where} has no shape (an array of non-negative integers)`);
+  if (!Array.isArray(shape) || !shape.every(isCount)) {
+    throw bad(source, `${where} has no shape (an array of non-negative integers)`);
+  }
   if (!Array.isArray(offsets) || offsets.length !== 2 || !offsets.every(isCount) || offsets[0]! > offsets[1]!) {
     throw bad(source, `${where} has no valid data_offsets ([begin, end] with 0 <= begin <= end)`);
   }
   const dtype = FROM_ST[dt];
   if (dtype === undefined) {
-    throw new TandemError('UNSUPPORTED', `${source}: tensor "${name}" has dtype ${dt}; Tandem reads F32, F16 and BF16 safetensors for now`);
+    const message = `${source}: tensor "${name}" has dtype ${dt}; Tandem reads F32, F16 and BF16 safetensors for now`;
+    throw new TandemError('UNSUPPORTED', message);
   }
   const [begin, end] = offsets as [number, number];
   const need = shape.reduce((a: number, b: number) => a * b, 1) * ITEM_BYTES[dtype]!;
@@ -120,7 +123,8 @@ function checkRanges(entries: readonly Entry[], dataStart: number, fileSize: num
   for (let i = 1; i < sorted.length; i++) {
     const [prev, cur] = [sorted[i - 1]!, sorted[i]!];
     if (cur.begin < prev.end) {
-      throw bad(source, `tensors "${prev.name}" [${prev.begin}, ${prev.end}) and "${cur.name}" [${cur.begin}, ${cur.end}) overlap`);
+      const [a, b] = [`"${prev.name}" [${prev.begin}, ${prev.end})`, `"${cur.name}" [${cur.begin}, ${cur.end})`];
+      throw bad(source, `tensors ${a} and ${b} overlap`);
     }
   }
 }
@@ -148,7 +152,8 @@ export function parseSafetensors(buf: Uint8Array, source: string): SafetensorsFi
   const { entries, metadata, dataStart } = parseHeader(buf, buf.length, source);
   const tensors = new Map<string, RawTensor>();
   for (const e of entries) {
-    tensors.set(e.name, { name: e.name, dtype: e.dtype, shape: e.shape, data: buf.subarray(dataStart + e.begin, dataStart + e.end) });
+    const data = buf.subarray(dataStart + e.begin, dataStart + e.end);
+    tensors.set(e.name, { name: e.name, dtype: e.dtype, shape: e.shape, data });
   }
   return { tensors, metadata };
 }
@@ -179,35 +184,39 @@ function openFile(file: string): { fd: number; size: number } {
   return { fd, size: stat.size };
 }
 
+/** Reads the data section into buffers of about `chunkBytes`, each holding whole tensors, and views them. */
+function readTensors(fd: number, header: Header, chunkBytes: number, file: string): Map<string, RawTensor> {
+  const views = new Map<string, RawTensor>();
+  const sorted = [...header.entries].sort((a, b) => a.begin - b.begin);
+  for (let i = 0; i < sorted.length; ) {
+    const first = sorted[i]!;
+    let j = i + 1;
+    let end = first.end;
+    while (j < sorted.length && sorted[j]!.end - first.begin <= chunkBytes) end = Math.max(end, sorted[j++]!.end);
+    if (end - first.begin > MAX_BUFFER_BYTES) {
+      throw new TandemError('UNSUPPORTED', `${file}: tensor "${first.name}" is ${end - first.begin} bytes, over the 4 GiB one buffer holds`);
+    }
+    const chunk = readAt(fd, header.dataStart + first.begin, end - first.begin, file);
+    for (const e of sorted.slice(i, j)) {
+      const data = chunk.subarray(e.begin - first.begin, e.end - first.begin);
+      views.set(e.name, { name: e.name, dtype: e.dtype, shape: e.shape, data });
+    }
+    i = j;
+  }
+  return new Map(header.entries.map((e) => [e.name, views.get(e.name)!])); // the header's order
+}
+
 /**
  * Reads a safetensors file. The data section is read into buffers of about `chunkBytes` (default 1 GiB),
  * each holding whole tensors, so files larger than one typed array can hold still load; every tensor's
  * `data` is a view into one of them.
  */
 export function readSafetensorsFile(file: string, options: { chunkBytes?: number } = {}): SafetensorsFile {
-  const chunkBytes = options.chunkBytes ?? DEFAULT_CHUNK_BYTES;
   const { fd, size } = openFile(file);
   try {
     const n = headerLength(size >= 8 ? readAt(fd, 0, 8, file) : new Uint8Array(8), size, file);
-    const { entries, metadata, dataStart } = parseHeader(readAt(fd, 0, 8 + n, file), size, file);
-    const tensors = new Map<string, RawTensor>();
-    const sorted = [...entries].sort((a, b) => a.begin - b.begin);
-    for (let i = 0; i < sorted.length; ) {
-      const first = sorted[i]!;
-      let j = i + 1;
-      let end = first.end;
-      while (j < sorted.length && sorted[j]!.end - first.begin <= chunkBytes) end = Math.max(end, sorted[j++]!.end);
-      if (end - first.begin > MAX_BUFFER_BYTES) {
-        throw new TandemError('UNSUPPORTED', `${file}: tensor "${first.name}" is ${end - first.begin} bytes, over the 4 GiB a single buffer can hold`);
-      }
-      const chunk = readAt(fd, dataStart + first.begin, end - first.begin, file);
-      for (const e of sorted.slice(i, j)) {
-        tensors.set(e.name, { name: e.name, dtype: e.dtype, shape: e.shape, data: chunk.subarray(e.begin - first.begin, e.end - first.begin) });
-      }
-      i = j;
-    }
-    // Keep the header's order for callers that list tensors.
-    return { tensors: new Map(entries.map((e) => [e.name, tensors.get(e.name)!])), metadata };
+    const header = parseHeader(readAt(fd, 0, 8 + n, file), size, file);
+    return { tensors: readTensors(fd, header, options.chunkBytes ?? DEFAULT_CHUNK_BYTES, file), metadata: header.metadata };
   } finally {
     fs.closeSync(fd);
   }
@@ -238,7 +247,9 @@ function loadSharded(dir: string, indexPath: string): TensorMap {
   const root = path.resolve(dir);
   for (const shard of shards) {
     const rel = path.relative(root, path.resolve(root, shard));
-    if (rel === '' || rel.startsWith('..') || path.isAbsolute(rel)) throw bad(indexPath, `weight_map names "${shard}", outside ${dir}`);
+    if (rel === '' || rel.startsWith('..') || path.isAbsolute(rel)) {
+      throw bad(indexPath, `weight_map names "${shard}", outside ${dir}`);
+    }
     if (!fs.existsSync(path.join(root, shard))) {
       throw new TandemError('NOT_FOUND', `${path.join(dir, shard)}: shard named in ${indexPath} does not exist`);
     }
@@ -257,16 +268,24 @@ function loadSharded(dir: string, indexPath: string): TensorMap {
   if (misplaced.length > 0) {
     const first = misplaced[0]!;
     const found = owner.has(first) ? `it is in ${owner.get(first)}` : 'no shard holds it';
-    throw bad(indexPath, `${misplaced.length} tensor(s) not found in the shard weight_map names: ${listNames(misplaced)} ("${first}": expected in ${weightMap.get(first)}, ${found})`);
+    const detail = `"${first}": expected in ${weightMap.get(first)}, ${found}`;
+    throw bad(indexPath, `${misplaced.length} tensor(s) listed in weight_map are not in their shard: ${listNames(misplaced)} (${detail})`);
   }
   const unlisted = [...out.keys()].filter((name) => !weightMap.has(name));
-  if (unlisted.length > 0) throw bad(indexPath, `${unlisted.length} tensor(s) in the shards are missing from weight_map: ${listNames(unlisted)}`);
+  if (unlisted.length > 0) {
+    throw bad(indexPath, `${unlisted.length} tensor(s) in the shards are missing from weight_map: ${listNames(unlisted)}`);
+  }
   return out;
 }
 
-/** A directory holding model.safetensors, or model.safetensors.index.json + shards ({"metadata":…, "weight_map": {tensor: file}}). */
+/**
+ * Loads a directory holding model.safetensors, or model.safetensors.index.json + shards
+ * ({"metadata": …, "weight_map": {tensor: file}}); model.safetensors wins when both are present.
+ */
 export function loadSafetensorsDir(dir: string): TensorMap {
-  if (!fs.existsSync(dir) || !fs.statSync(dir).isDirectory()) throw new TandemError('NOT_FOUND', `${dir}: no such directory`);
+  if (!fs.existsSync(dir) || !fs.statSync(dir).isDirectory()) {
+    throw new TandemError('NOT_FOUND', `${dir}: no such directory`);
+  }
   const single = path.join(dir, 'model.safetensors');
   if (fs.existsSync(single)) return readSafetensorsFile(single).tensors;
   const index = path.join(dir, 'model.safetensors.index.json');
@@ -281,13 +300,15 @@ function checkEntries(file: string, tensors: readonly SafetensorsEntry[]): void 
   const seen = new Set<string>();
   for (const t of tensors) {
     const st = TO_ST[t.dtype];
-    if (st === undefined) throw new TandemError('UNSUPPORTED', `${file}: tensor "${t.name}" has dtype ${t.dtype}; safetensors holds f32, f16 and bf16 only`);
-    if (t.name === '__metadata__' || seen.has(t.name)) throw new TandemError('BAD_ARGUMENT', `${file}: tensor name "${t.name}" is reserved or repeated`);
+    const where = `${file}: tensor "${t.name}"`;
+    if (st === undefined) throw new TandemError('UNSUPPORTED', `${where} has dtype ${t.dtype}; safetensors holds f32, f16 and bf16 only`);
+    if (t.name === '__metadata__' || seen.has(t.name)) throw new TandemError('BAD_ARGUMENT', `${where}: name is reserved or repeated`);
     seen.add(t.name);
-    if (!t.shape.every((d) => isCount(d))) throw new TandemError('BAD_ARGUMENT', `${file}: tensor "${t.name}" has shape [${t.shape.join(', ')}]`);
+    const shape = `[${t.shape.join(', ')}]`;
+    if (!t.shape.every((d) => isCount(d))) throw new TandemError('BAD_ARGUMENT', `${where} has shape ${shape}`);
     const need = t.shape.reduce((a, b) => a * b, 1) * ITEM_BYTES[t.dtype]!;
     if (t.data.length !== need) {
-      throw new TandemError('BAD_ARGUMENT', `${file}: tensor "${t.name}" has ${t.data.length} bytes but shape [${t.shape.join(', ')}] of ${st} needs ${need}`);
+      throw new TandemError('BAD_ARGUMENT', `${where} has ${t.data.length} bytes but shape ${shape} of ${st} needs ${need}`);
     }
   }
 }
@@ -319,15 +340,20 @@ export function writeSafetensors(file: string, tensors: readonly SafetensorsEntr
   if (metadata !== undefined && !Object.values(metadata).every((v) => typeof v === 'string')) {
     throw new TandemError('BAD_ARGUMENT', `${file}: metadata values must be strings`);
   }
-  const layout = tensors.map((t, i) => ({ t, i })).sort((a, b) => ITEM_BYTES[b.t.dtype]! - ITEM_BYTES[a.t.dtype]! || a.i - b.i);
+  const layout = tensors
+    .map((t, i) => ({ t, i }))
+    .sort((a, b) => ITEM_BYTES[b.t.dtype]! - ITEM_BYTES[a.t.dtype]! || a.i - b.i);
   const offsets = new Map<string, [number, number]>();
   let offset = 0;
   for (const { t } of layout) {
     offsets.set(t.name, [offset, offset + t.data.length]);
     offset += t.data.length;
   }
-  const header: Record<string, unknown> = metadata === undefined ? {} : { __metadata__: metadata };
-  for (const t of tensors) header[t.name] = { dtype: TO_ST[t.dtype], shape: t.shape, data_offsets: offsets.get(t.name) };
+  const header: Record<string, unknown> = Object.create(null); // so a tensor named "__proto__" is an ordinary key
+  if (metadata !== undefined) header['__metadata__'] = metadata;
+  for (const t of tensors) {
+    header[t.name] = { dtype: TO_ST[t.dtype], shape: t.shape, data_offsets: offsets.get(t.name) };
+  }
   let json = JSON.stringify(header);
   const bytes = new TextEncoder().encode(json);
   json += ' '.repeat((8 - ((8 + bytes.length) % 8)) % 8);

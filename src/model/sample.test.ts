@@ -79,6 +79,44 @@ test('repetition penalty changes the argmax in a hand-built case', () => {
   assert.equal(logits[0], 2.0, 'the input is not modified');
 });
 
+/** The definition, written the slow way: sort every id by (logit desc, id asc), cut, then walk kept ids. */
+function naiveDraw(logits: Float32Array, o: SamplingOptions, u: number): number {
+  const v = Array.from(logits, (x) => x / o.temperature);
+  const vMax = Math.max(...v);
+  const order = v.map((_, i) => i).sort((a, b) => v[b]! - v[a]! || a - b);
+  let kept = o.topK > 0 ? order.slice(0, o.topK) : order;
+  const w = (i: number): number => Math.exp(v[i]! - vMax);
+  const z = kept.reduce((sum, i) => sum + w(i), 0);
+  let cum = 0;
+  const m = kept.findIndex((i) => (cum += w(i)) >= o.topP * z);
+  if (o.topP < 1) kept = kept.slice(0, m + 1);
+  kept = kept.filter((i) => w(i) >= o.minP).sort((a, b) => a - b);
+  let r = u * kept.reduce((sum, i) => sum + w(i), 0);
+  return kept.find((i) => (r -= w(i)) < 0) ?? kept[kept.length - 1]!;
+}
+
+test('filters agree with the sort-everything definition on a larger vocabulary', () => {
+  const logits = new Float32Array(3000);
+  for (let i = 0; i < logits.length; i++) logits[i] = Math.round(Math.sin(i * 0.37) * 40) / 4 - (i % 7 === 0 ? 30 : 0);
+  const combos: Array<Partial<SamplingOptions>> = [
+    { temperature: 1 },
+    { temperature: 0.5, topK: 5 },
+    { temperature: 1, topK: 300 },
+    { temperature: 1, topP: 0.5 },
+    { temperature: 2, topP: 0.99 },
+    { temperature: 0.3, topP: 0.9, topK: 50 },
+    { temperature: 1, minP: 0.2 },
+    { temperature: 1.5, topK: 100, topP: 0.8, minP: 0.05 },
+  ];
+  for (const c of combos) {
+    const o = opts(c);
+    for (let k = 0; k < 200; k++) {
+      const u = (k + 0.5) / 200;
+      assert.equal(drawFiltered(logits, o, u), naiveDraw(logits, o, u), `${JSON.stringify(c)} u=${u}`);
+    }
+  }
+});
+
 test('masked and NaN logits never win', () => {
   assert.equal(argmax(new Float32Array([NaN, -Infinity, -3])), 2);
   const masked = new Float32Array([-Infinity, 0, -Infinity]);

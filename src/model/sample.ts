@@ -123,74 +123,115 @@ export function drawFiltered(logits: Float32Array, o: SamplingOptions, u: number
   if (vMax === Infinity) return argmax(logits);
   const cut = o.topK > 0 || o.topP < 1 ? sortedCut(v, vMax, o) : { value: -Infinity, ties: Infinity };
   const floor = Math.max(o.minP > 0 ? vMax + Math.log(o.minP) : -Infinity, cut.value);
-  // Two passes over the kept ids (ascending): the total weight, then the walk to u · total.
-  const walk = (visit: (i: number, w: number) => boolean): number => {
-    let ties = cut.ties;
-    for (let i = 0; i < n; i++) {
-      const x = v[i]!;
-      if (x === -Infinity || x < floor) continue;
-      if (x === cut.value && ties-- <= 0) continue;
-      if (visit(i, Math.exp(x - vMax))) return i;
-    }
-    return -1;
-  };
+  // Kept ids get their weight exp(v - v_max) in place of v (others 0); then walk ascending ids to u · total.
+  let ties = cut.ties;
   let total = 0;
   let last = -1;
-  walk((i, w) => {
-    total += w;
-    last = i;
-    return false;
-  });
+  for (let i = 0; i < n; i++) {
+    const x = v[i]!;
+    const kept = x !== -Infinity && x >= floor && (x !== cut.value || ties-- > 0);
+    v[i] = kept ? Math.exp(x - vMax) : 0;
+    total += v[i]!;
+    if (v[i]! > 0) last = i;
+  }
   let r = u * total;
-  const picked = walk((_, w) => (r -= w) < 0);
-  return picked >= 0 ? picked : last;
+  for (let i = 0; i < n; i++) {
+    if (v[i]! === 0) continue;
+    r -= v[i]!;
+    if (r < 0) return i;
+  }
+  return last;
 }
-
-/** Tokens less likely than this, relative to the best one, are left out of the sort when that is exact. */
-const PRUNE_LOG_RATIO = Math.log(1e-6);
 
 /**
  * Where top-k and top-p cut the order sorted by value: keep every id with v > `value`, plus the `ties` lowest
- * ids with v == `value`. Sorts only the values within PRUNE_LOG_RATIO of the best when the cut provably falls
- * among them (at least topK of them, or at least topP of the probability mass), else all of them.
+ * ids with v == `value`.
  */
 function sortedCut(v: Float64Array, vMax: number, o: SamplingOptions): { value: number; ties: number } {
-  const floor = vMax + PRUNE_LOG_RATIO;
-  let zAll = 0;
-  let zNear = 0;
-  let near = 0;
-  let finite = 0;
-  for (let i = 0; i < v.length; i++) {
-    const x = v[i]!;
-    if (x === -Infinity) continue;
-    const w = Math.exp(x - vMax);
-    finite++;
-    zAll += w;
-    if (x >= floor) {
-      near++;
-      zNear += w;
-    }
-  }
-  const pruned = o.topK > 0 ? near >= o.topK : zNear >= o.topP * zAll;
-  const sorted = new Float64Array(pruned ? near : finite); // [m0] descending
-  let k = 0;
-  for (let i = 0; i < v.length; i++) if (v[i]! > -Infinity && (!pruned || v[i]! >= floor)) sorted[k++] = v[i]!;
-  sorted.sort().reverse();
-  let m = o.topK > 0 ? Math.min(sorted.length, o.topK) : sorted.length;
+  const head = o.topK > 0 ? largestValues(v, o.topK) : valuesCoveringMass(v, vMax, o.topP);
+  const sorted = head.values; // [m] descending
+  let m = sorted.length;
   if (o.topP < 1) {
-    let z = zAll; // top-p's mass is that of the top-k set when top-k is on
-    if (o.topK > 0) for (z = 0, k = 0; k < m; k++) z += Math.exp(sorted[k]! - vMax);
+    let z = head.mass; // top-p's mass is that of the top-k set when top-k is on
+    if (o.topK > 0) for (let k = 0; k < m; k++) z += Math.exp(sorted[k]! - vMax);
     let cum = 0;
-    for (k = 0; k < m; k++) {
+    for (let k = 0; k < m; k++) {
       cum += Math.exp(sorted[k]! - vMax);
-      if (cum >= o.topP * z) break;
+      if (cum >= o.topP * z) {
+        m = k + 1;
+        break;
+      }
     }
-    m = Math.min(m, k + 1);
   }
   const value = sorted[m - 1]!;
   let above = 0;
   while (above < m && sorted[above]! > value) above++;
   return { value, ties: m - above };
+}
+
+/** The `k` largest finite values, descending: one pass with a size-k min-heap, O(V log k). */
+function largestValues(v: Float64Array, k: number): { values: Float64Array; mass: number } {
+  const heap = new Float64Array(k);
+  let size = 0;
+  for (let i = 0; i < v.length; i++) {
+    const x = v[i]!;
+    if (x === -Infinity) continue;
+    if (size < k) {
+      let c = size++;
+      heap[c] = x;
+      for (let p = (c - 1) >> 1; c > 0 && heap[p]! > heap[c]!; c = p, p = (c - 1) >> 1) swap(heap, p, c);
+    } else if (x > heap[0]!) {
+      heap[0] = x;
+      for (let c = 0; ;) {
+        const l = 2 * c + 1;
+        const r = l + 1;
+        let s = c;
+        if (l < size && heap[l]! < heap[s]!) s = l;
+        if (r < size && heap[r]! < heap[s]!) s = r;
+        if (s === c) break;
+        swap(heap, s, c);
+        c = s;
+      }
+    }
+  }
+  return { values: heap.subarray(0, size).sort().reverse(), mass: 0 };
+}
+
+function swap(a: Float64Array, i: number, j: number): void {
+  const t = a[i]!;
+  a[i] = a[j]!;
+  a[j] = t;
+}
+
+/** Relative probabilities (as ln ratios to the best) tried as cut-offs before sorting every value. */
+const PRUNE_LOG_RATIOS = [Math.log(1e-6), Math.log(1e-12), Math.log(1e-30)];
+
+/**
+ * Values sorted descending that surely contain top-p's cut: those within the first PRUNE_LOG_RATIOS tier of the
+ * best whose probability mass reaches topP (else all finite values), and the total mass of all values.
+ */
+function valuesCoveringMass(v: Float64Array, vMax: number, topP: number): { values: Float64Array; mass: number } {
+  const tierMass = PRUNE_LOG_RATIOS.map(() => 0);
+  const tierCount = PRUNE_LOG_RATIOS.map(() => 0);
+  let mass = 0;
+  let finite = 0;
+  for (let i = 0; i < v.length; i++) {
+    const d = v[i]! - vMax;
+    if (d === -Infinity) continue;
+    const w = Math.exp(d);
+    mass += w;
+    finite++;
+    for (let t = 0; t < PRUNE_LOG_RATIOS.length && d >= PRUNE_LOG_RATIOS[t]!; t++) {
+      tierMass[t]! += w;
+      tierCount[t]!++;
+    }
+  }
+  const tier = tierMass.findIndex((z) => z >= topP * mass);
+  const floor = tier >= 0 ? vMax + PRUNE_LOG_RATIOS[tier]! : -Infinity;
+  const values = new Float64Array(tier >= 0 ? tierCount[tier]! : finite);
+  let k = 0;
+  for (let i = 0; i < v.length; i++) if (v[i]! > -Infinity && v[i]! >= floor) values[k++] = v[i]!;
+  return { values: values.sort().reverse(), mass };
 }
 
 /** mulberry32: a small, fast 32-bit PRNG; returns floats in [0, 1). */

@@ -1,0 +1,65 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { parseModelConfig } from '../formats/config.js';
+import { tinyConfigJson } from '../testing/tiny-model.js';
+import { Rng } from '../testing/rng.js';
+import { TandemError } from '../errors.js';
+import { createState, reserveKv, kvDim, type SequenceState } from './state.js';
+import { deserializeState, serializeState } from './state-codec.js';
+
+const cfg = parseModelConfig(tinyConfigJson('M*-M', 300, 512));
+
+function filledState(tokens: number): SequenceState {
+  const s = createState(cfg, 'fp-a');
+  const rng = new Rng(5);
+  for (let i = 0; i < tokens; i++) s.tokens.push(rng.int(300));
+  for (const l of s.layers) {
+    if (l.kind === 'mamba2') [l.conv, l.ssm].forEach((a) => a.forEach((_, i) => (a[i] = rng.normal())));
+    if (l.kind === 'attention') {
+      reserveKv(l, tokens, kvDim(cfg));
+      [l.k, l.v].forEach((a) => a.forEach((_, i) => (a[i] = rng.normal())));
+    }
+  }
+  return s;
+}
+
+const refused = (f: () => unknown, needle: string): void => {
+  assert.throws(f, (e: unknown) => e instanceof TandemError && e.code === 'BAD_STATE' && e.message.includes(needle));
+};
+
+test('round trip keeps tokens, conv/SSM state and the used KV rows bit-exactly', () => {
+  const s = filledState(37);
+  const back = deserializeState(cfg, 'fp-a', serializeState(cfg, s));
+  assert.deepEqual(back.tokens, s.tokens);
+  back.layers.forEach((l, i) => {
+    const o = s.layers[i]!;
+    if (l.kind === 'mamba2' && o.kind === 'mamba2') {
+      assert.deepEqual(l.conv, o.conv);
+      assert.deepEqual(l.ssm, o.ssm);
+    }
+    if (l.kind === 'attention' && o.kind === 'attention') assert.deepEqual(l.k, o.k.subarray(0, 37 * kvDim(cfg)));
+  });
+});
+
+test('an empty state round-trips', () => {
+  const s = createState(cfg, 'fp-a');
+  assert.deepEqual(deserializeState(cfg, 'fp-a', serializeState(cfg, s)).tokens, []);
+});
+
+test('flipped bytes anywhere and truncation are refused by the checksum', () => {
+  const blob = serializeState(cfg, filledState(9));
+  for (const at of [0, 9, 20, 100, blob.length - 40, blob.length - 1]) {
+    const bad = blob.slice();
+    bad[at] = bad[at]! ^ 0x10;
+    assert.throws(() => deserializeState(cfg, 'fp-a', bad), (e: unknown) => e instanceof TandemError && e.code === 'BAD_STATE');
+  }
+  refused(() => deserializeState(cfg, 'fp-a', blob.subarray(0, blob.length - 100)), 'checksum');
+  refused(() => deserializeState(cfg, 'fp-a', blob.subarray(0, 10)), 'bad magic');
+});
+
+test('a state from another model or another layout is refused', () => {
+  const blob = serializeState(cfg, filledState(4));
+  refused(() => deserializeState(cfg, 'fp-b', blob), 'another model');
+  const other = parseModelConfig(tinyConfigJson('M*-MM', 300, 512));
+  refused(() => deserializeState(other, 'fp-a', blob), 'layer layout');
+});
