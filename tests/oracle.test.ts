@@ -14,7 +14,8 @@ import { sequenceLogprobs } from '../src/engine/logprobs.js';
 import { forward, type Model } from '../src/model/nemotron-h.js';
 import { createState } from '../src/model/state.js';
 import { deserializeState, serializeState } from '../src/model/state-codec.js';
-import { FIXTURES, goldenDir, readGolden } from '../src/testing/golden.js';
+import { FIXTURES, goldenDir, goldenTokens, readGolden } from '../src/testing/golden.js';
+import { makeTiny } from '../src/testing/tiny-model.js';
 import { llamaAvailable, runLlamaOracle } from '../src/testing/llama-oracle.js';
 import { TOLERANCE, argmaxOf, maxAbsDiff } from '../src/testing/tolerances.js';
 
@@ -67,3 +68,18 @@ for (const fx of FIXTURES) {
     }
   });
 }
+
+test('LatentMoE (Nemotron 3 Super style, ℓ = 32): live llama.cpp oracle from the HF directory and the GGUF', { skip: llamaAvailable() ? false : 'node-llama-cpp is not installed (dev dependency)' }, async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'tandem-latent-'));
+  try {
+    const cfg = makeTiny(dir, { pattern: 'ME*EME', seed: 5, latentSize: 32 });
+    assert.equal(cfg.moe?.hasLatent, true);
+    const tokens = goldenTokens(cfg.vocabSize, 30);
+    const live = await runLlamaOracle({ model: join(dir, 'model.gguf'), tokens, vocabSize: cfg.vocabSize, batchSize: 16 });
+    for (const path of [dir, join(dir, 'model.gguf')]) {
+      compare(`latent ${path.endsWith('.gguf') ? 'gguf' : 'hf'} vs live llama.cpp`, sequenceLogprobs(loadModel(path).model, tokens), live.logprobs, TOLERANCE.oracleF32Logprob);
+    }
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});

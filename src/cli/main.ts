@@ -2,9 +2,9 @@
 /** The `tandem` command line: thin commands over library calls. User errors print one line and exit 1. */
 import { Command, Option } from 'commander';
 import { isTandemError } from '../errors.js';
-import { makeTiny } from '../testing/tiny-model.js';
 import { formatInspect, inspectModel } from './inspect.js';
 import { logprobsCommand } from './logprobs.js';
+import { makeTinyCommand } from './make-tiny.js';
 import { collect, intOption, numberOption } from './options.js';
 import { runCommand, type RunFlags } from './run.js';
 
@@ -54,19 +54,22 @@ function program(): Command {
     .option('--moe', 'mixture-of-experts model (nemotron_h_moe)')
     .option('--seed <n>', 'random seed', intOption('--seed', 0), 0)
     .addOption(new Option('--dtype <type>', 'storage of matrices').choices(['f32', 'f16', 'bf16']).default('f32'))
-    .action((f: { out: string; pattern?: string; moe?: boolean; seed: number; dtype: 'f32' | 'f16' | 'bf16' }) => {
-      const cfg = makeTiny(f.out, { pattern: f.pattern, moe: f.moe, seed: f.seed, dtype: f.dtype });
-      process.stdout.write(`wrote ${f.out} (HF directory + model.gguf): ${cfg.layers.length} layers, vocab ${cfg.vocabSize}\n`);
-    });
+    .action(makeTinyCommand);
   return p;
+}
+
+/** A filesystem error (ENOENT, EACCES, EISDIR, ENOSPC, …) is the user's environment, not a bug: one line, no stack. */
+function fsError(e: unknown): string | undefined {
+  if (!(e instanceof Error) || !('syscall' in e) || typeof (e as NodeJS.ErrnoException).code !== 'string') return undefined;
+  const { code, syscall, path } = e as NodeJS.ErrnoException;
+  return `error[${code === 'ENOENT' ? 'NOT_FOUND' : 'BAD_ARGUMENT'}]: cannot ${syscall}${path ? ` ${path}` : ''} (${code}); check the path, its permissions and free disk space`;
 }
 
 try {
   await program().parseAsync(process.argv);
 } catch (e) {
-  if (isTandemError(e)) {
-    process.stderr.write(`error[${e.code}]: ${e.message}\n`);
-    process.exit(1);
-  }
-  throw e;
+  const line = isTandemError(e) ? `error[${e.code}]: ${e.message}` : fsError(e);
+  if (line === undefined) throw e;
+  process.stderr.write(line.replace(/\s*\n\s*/g, ' ') + '\n');
+  process.exit(1);
 }

@@ -26,13 +26,17 @@ export interface TinyOptions {
   readonly seed?: number;
   readonly dtype?: 'f32' | 'f16' | 'bf16'; // storage of matrices; vectors stay f32 (as llama.cpp's converter does)
   readonly maxPositions?: number;
+  /** LatentMoE (Nemotron 3 Super style): experts work in an ℓ-wide latent space. */
+  readonly latentSize?: number;
 }
 
 export const TINY_DENSE_PATTERN = 'M*-M';
 export const TINY_MOE_PATTERN = 'ME*EME';
+/** Every file `makeTiny` writes into its directory. */
+export const TINY_FILES = ['config.json', 'generation_config.json', 'tokenizer.json', 'tokenizer_config.json', 'model.safetensors', 'model.gguf'] as const;
 
 /** The config.json object of a tiny model. */
-export function tinyConfigJson(pattern: string, vocabSize: number, maxPositions: number): Record<string, unknown> {
+export function tinyConfigJson(pattern: string, vocabSize: number, maxPositions: number, latentSize?: number): Record<string, unknown> {
   const moe = pattern.includes('E');
   if (moe && pattern.includes('-')) {
     throw new TandemError('BAD_ARGUMENT', `pattern "${pattern}" mixes dense MLP (-) and MoE (E) layers, which no Nemotron model (nor llama.cpp) supports; use one of them`);
@@ -51,6 +55,7 @@ export function tinyConfigJson(pattern: string, vocabSize: number, maxPositions:
       n_routed_experts: 8, num_experts_per_tok: 2, moe_intermediate_size: 64, moe_shared_expert_intermediate_size: 96,
       n_shared_experts: 1, norm_topk_prob: true, routed_scaling_factor: 2.5, n_group: 1, topk_group: 1,
     });
+    if (latentSize !== undefined) json.moe_latent_size = latentSize;
   } else {
     json.intermediate_size = 160;
   }
@@ -120,7 +125,7 @@ export function makeTiny(dir: string, opts: TinyOptions = {}): ModelConfig {
   const seed = opts.seed ?? 0;
   const { tokenizerJson, tokenizerConfig } = makeTinyTokenizer();
   const tokMeta = tokenizerToGgufMeta(tokenizerJson, tokenizerConfig);
-  const configJson = tinyConfigJson(pattern, tokMeta.tokens.length, opts.maxPositions ?? 2048);
+  const configJson = tinyConfigJson(pattern, tokMeta.tokens.length, opts.maxPositions ?? 2048, opts.latentSize);
   const cfg = parseModelConfig(configJson);
   const tensors = tinyTensors(cfg, seed, opts.dtype ?? 'f32');
   mkdirSync(dir, { recursive: true });

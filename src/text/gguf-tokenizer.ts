@@ -111,11 +111,13 @@ export function tokenizerFilesFromGguf(meta: GgufTokenizerMeta): { tokenizerJson
     }
   });
   const at = (id: number | undefined): string | undefined => (id === undefined ? undefined : meta.tokens[id]);
-  const bos = at(meta.bosId);
-  const addBos = meta.addBosToken === true && bos !== undefined && meta.bosId !== undefined;
-  const postProcessor = addBos
-    ? bosTemplate(bos, meta.bosId as number)
-    : { type: 'ByteLevel', add_prefix_space: false, trim_offsets: false, use_regex: true };
+  const { bosId } = meta;
+  const bos = at(bosId);
+  const addBos = meta.addBosToken === true && bos !== undefined && bosId !== undefined;
+  const postProcessor =
+    addBos && bosId !== undefined && bos !== undefined
+      ? bosTemplate(bos, bosId)
+      : { type: 'ByteLevel', add_prefix_space: false, trim_offsets: false, use_regex: true };
   const tokenizerJson: Json = {
     version: '1.0',
     added_tokens: added,
@@ -161,13 +163,8 @@ function detectPre(pre: unknown): string {
     const pattern = isRecord(split) && split['type'] === 'Split' ? split['pattern'] : undefined;
     const regex = isRecord(pattern) ? pattern['Regex'] : undefined;
     const name = Object.keys(SPLIT_REGEXES).find((k) => SPLIT_REGEXES[k] === regex);
-    if (
-      name !== undefined &&
-      isRecord(byteLevel) &&
-      byteLevel['type'] === 'ByteLevel' &&
-      byteLevel['use_regex'] === false
-    )
-      return name;
+    const plainByteLevel = isRecord(byteLevel) && byteLevel['type'] === 'ByteLevel' && byteLevel['use_regex'] === false;
+    if (name !== undefined && plainByteLevel) return name;
   }
   const known = [GPT2_PRE, ...Object.keys(SPLIT_REGEXES)].join(', ');
   throw new TandemError(
