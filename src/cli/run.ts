@@ -31,7 +31,8 @@ function promptIds(tok: TextTokenizer, f: RunFlags): number[] {
   if (f.system) messages.push({ role: 'system', content: f.system });
   messages.push({ role: 'user', content: prompt });
   const template = tok.chatTemplate ?? DEFAULT_CHATML_TEMPLATE;
-  const text = renderChat(template, messages, { addGenerationPrompt: true, bosToken: '<s>', eosToken: '</s>' });
+  const special = (id: number | undefined): string | undefined => (id === undefined ? undefined : tok.tokenText(id));
+  const text = renderChat(template, messages, { addGenerationPrompt: true, bosToken: special(tok.bosId), eosToken: special(tok.eosIds[0]) });
   return tok.encode(text, { addSpecial: false });
 }
 

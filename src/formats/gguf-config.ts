@@ -6,6 +6,7 @@
  * Reading rebuilds the HF-style keys and reuses `parseModelConfig`, so both formats pass the same validation.
  */
 import { TandemError } from '../errors.js';
+import type { DType } from '../numerics/tensor.js';
 import { parseModelConfig, type ModelConfig } from './config.js';
 import { ggufBool, ggufNumber, ggufNumberArray, ggufNumberOr, ggufString, type GgufFile, type GgufValue } from './gguf.js';
 
@@ -91,15 +92,18 @@ const u32 = (value: number): GgufValue => ({ type: 'u32', value });
 const f32 = (value: number): GgufValue => ({ type: 'f32', value });
 const i32s = (values: number[]): GgufValue => ({ type: 'array', itemType: 'i32', values });
 
+/** llama.cpp's `general.file_type` (llama_ftype) for a checkpoint whose matrices are all of one type. */
+export const GGUF_FILE_TYPE: Readonly<Record<DType, number>> = { f32: 0, f16: 1, q4_0: 2, q8_0: 7, bf16: 32 };
+
 /** The model metadata llama.cpp needs to load this config (tokenizer keys are added by the caller). */
-export function ggufMetadataFromConfig(c: ModelConfig, name: string): Array<[string, GgufValue]> {
+export function ggufMetadataFromConfig(c: ModelConfig, name: string, matrixType: DType = 'f32'): Array<[string, GgufValue]> {
   const arch = c.moe ? 'nemotron_h_moe' : 'nemotron_h';
   const k = (s: string): string => `${arch}.${s}`;
   const ffWidth = c.moe ? c.moe.expertDim : c.mlpDim;
   const meta: Array<[string, GgufValue]> = [
     ['general.architecture', { type: 'string', value: arch }],
     ['general.name', { type: 'string', value: name }],
-    ['general.file_type', u32(0)],
+    ['general.file_type', u32(GGUF_FILE_TYPE[matrixType])],
     [k('block_count'), u32(c.layers.length)],
     [k('context_length'), u32(c.maxPositions)],
     [k('embedding_length'), u32(c.hiddenSize)],

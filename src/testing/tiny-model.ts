@@ -135,7 +135,7 @@ export function makeTiny(dir: string, opts: TinyOptions = {}): ModelConfig {
   writeJson(join(dir, 'tokenizer_config.json'), tokenizerConfig);
   writeSafetensors(join(dir, 'model.safetensors'), tensors, { format: 'pt', generator: `tandem make-tiny seed=${seed}` });
   const byName = new Map(tensors.map((t) => [t.name, t]));
-  const meta = [...ggufMetadataFromConfig(cfg, `tandem-tiny-${pattern}-s${seed}`), ...tokenizerMetadata(tokMeta)];
+  const meta = [...ggufMetadataFromConfig(cfg, `tandem-tiny-${pattern}-s${seed}`, opts.dtype ?? 'f32'), ...tokenizerMetadata(tokMeta)];
   writeGguf(join(dir, 'model.gguf'), meta, hfToGgufTensors(cfg, byName));
   return cfg;
 }
