@@ -6,7 +6,7 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { loadModel } from '../src/engine/load-model.js';
@@ -42,6 +42,17 @@ function logprobsWithRestore(model: Model, tokens: readonly number[], at: number
 
 for (const fx of FIXTURES) {
   const golden = readGolden(fx.name);
+  test(`${fx.name}: committed fixture equals what make-tiny generates today (else: ${'npm run golden'})`, () => {
+    const dir = mkdtempSync(join(tmpdir(), 'tandem-fixture-'));
+    try {
+      makeTiny(dir, { pattern: fx.pattern, seed: fx.seed });
+      for (const f of ['model.safetensors', 'model.gguf', 'config.json', 'tokenizer.json', 'tokenizer_config.json']) {
+        assert.ok(readFileSync(join(dir, f)).equals(readFileSync(join(goldenDir(), fx.name, f))), `${f} differs from tests/golden/${fx.name}: regenerate with \`npm run golden\``);
+      }
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
   for (const format of ['hf', 'gguf'] as const) {
     const path = format === 'hf' ? join(goldenDir(), fx.name) : join(goldenDir(), fx.name, 'model.gguf');
     test(`${fx.name}/${format}: logprobs match the llama.cpp golden file`, () => {

@@ -20,22 +20,13 @@ import {
   type GgufTensorToWrite,
   type GgufValue,
 } from './gguf.js';
+import { mulberry32 } from '../numerics/random.js';
 
 type Meta = [string, GgufValue][];
 
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 function randomBytes(n: number, seed: number): Uint8Array {
-  const r = rng(seed);
+  const r = mulberry32(seed);
   return Uint8Array.from({ length: n }, () => Math.floor(r() * 256));
 }
 

@@ -14,6 +14,7 @@ import {
   type SafetensorsEntry,
 } from './safetensors.js';
 import type { RawTensor } from './raw-tensor.js';
+import { mulberry32 } from '../numerics/random.js';
 
 const tmpRoot = fs.mkdtempSync(path.join(os.tmpdir(), 'tandem-safetensors-'));
 after(() => fs.rmSync(tmpRoot, { recursive: true, force: true }));
@@ -24,21 +25,11 @@ function tmpDir(): string {
   return dir;
 }
 
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const ITEM: Record<string, number> = { f32: 4, f16: 2, bf16: 2 };
 
 function entry(name: string, dtype: DType, shape: number[], seed: number): SafetensorsEntry {
-  const r = rng(seed);
+  const r = mulberry32(seed);
   const n = shape.reduce((a, b) => a * b, 1) * ITEM[dtype]!;
   return { name, dtype, shape, data: Uint8Array.from({ length: n }, () => Math.floor(r() * 256)) };
 }

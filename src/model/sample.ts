@@ -9,6 +9,7 @@
  * Glossary: V vocabulary (logits.length), l logits, v = l / temperature, p ∝ exp(v - max v).
  */
 import { TandemError } from '../errors.js';
+import { mulberry32 } from '../numerics/random.js';
 
 export interface SamplingOptions {
   /** 0 = greedy. */
@@ -234,17 +235,6 @@ function valuesCoveringMass(v: Float64Array, vMax: number, topP: number): { valu
   return { values: values.sort().reverse(), mass };
 }
 
-/** mulberry32: a small, fast 32-bit PRNG; returns floats in [0, 1). */
-function mulberry32(state: number): () => number {
-  let a = state >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /** Folds a safe-integer seed (negative or above 2^32 too) into 32 bits. */
 function seedState(seed: number): number {

@@ -1,16 +1,11 @@
+import { mulberry32 } from '../numerics/random.js';
+
 /** Seeded pseudo-random numbers for generated models and tests (mulberry32 + Box–Muller); same seed, same stream. */
 export class Rng {
-  #s: number;
+  readonly next: () => number; // uniform in [0, 1)
   #spare: number | undefined;
   constructor(seed: number) {
-    this.#s = (seed >>> 0) ^ 0x9e3779b9;
-  }
-  /** Uniform in [0, 1). */
-  next(): number {
-    let t = (this.#s = (this.#s + 0x6d2b79f5) >>> 0);
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+    this.next = mulberry32((seed >>> 0) ^ 0x9e3779b9);
   }
   uniform(lo: number, hi: number): number {
     return lo + (hi - lo) * this.next();

@@ -4,17 +4,8 @@ import { createHash } from 'node:crypto';
 import { TandemError } from '../../errors.js';
 import { f16ToF32, f32ToF16 } from './f16.js';
 import { dequantizeQ4_0, quantizeQ4_0 } from './q4-0.js';
+import { mulberry32 } from '../random.js';
 
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 test('q4_0: hand-assembled block dequantizes to hand-computed values', () => {
   const block = new Uint8Array(18).fill(0x88); // nibble 8 → 0
@@ -75,7 +66,7 @@ test('q4_0: counts that are not a multiple of 32 are rejected', () => {
  * are for normal-scale blocks, and the underflow regime is reported separately.
  */
 test('q4_0: quantize → dequantize round trip stays within the derived bound', () => {
-  const r = rng(0x5eed);
+  const r = mulberry32(0x5eed);
   const nBlocks = 4096;
   const x = new Float32Array(nBlocks * 32);
   for (let b = 0; b < nBlocks; b++) {
@@ -131,7 +122,7 @@ test('q4_0: matches ggml quantize_row_q4_0_ref byte for byte', () => {
 
 /** 512 blocks: uniform, scaled over 1e-8 .. 1e4, on a 1/16 grid (many exact .5 ties), equal |max| of both signs (clamp), zeros. */
 function probe(): Float32Array {
-  const r = rng(2024);
+  const r = mulberry32(2024);
   const x = new Float32Array(512 * 32);
   for (let b = 0; b < 512; b++) {
     const scale = 10 ** (r() * 12 - 8);

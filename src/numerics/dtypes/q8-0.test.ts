@@ -4,17 +4,8 @@ import { createHash } from 'node:crypto';
 import { TandemError } from '../../errors.js';
 import { f16ToF32, f32ToF16 } from './f16.js';
 import { dequantizeQ8_0, quantizeQ8_0 } from './q8-0.js';
+import { mulberry32 } from '../random.js';
 
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 test('q8_0: hand-assembled block dequantizes to hand-computed values', () => {
   const block = new Uint8Array(34);
@@ -61,7 +52,7 @@ test('q8_0: counts that are not a multiple of 32 are rejected', () => {
  * The data below spans block magnitudes 1e-7 .. 1e2 so both regimes are exercised and reported separately.
  */
 test('q8_0: quantize → dequantize round trip stays within the derived bound', () => {
-  const r = rng(0x5eed);
+  const r = mulberry32(0x5eed);
   const nBlocks = 4096;
   const x = new Float32Array(nBlocks * 32);
   for (let b = 0; b < nBlocks; b++) {
@@ -106,7 +97,7 @@ test('q8_0: matches ggml quantize_row_q8_0_ref byte for byte', () => {
 
 /** 512 blocks: uniform, scaled over 1e-8 .. 1e4, on a 1/254 grid (many exact .5 ties), equal |max| of both signs, zeros. */
 function probe(): Float32Array {
-  const r = rng(2024);
+  const r = mulberry32(2024);
   const x = new Float32Array(512 * 32);
   for (let b = 0; b < 512; b++) {
     const scale = 10 ** (r() * 12 - 8);
