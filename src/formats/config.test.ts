@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { parseModelConfig, layerPattern } from './config.js';
+import { parseModelConfig, parsePythonJson, layerPattern } from './config.js';
 import { tinyConfigJson } from '../testing/tiny-model.js';
 import { TandemError } from '../errors.js';
 
@@ -66,4 +66,11 @@ test('unsupported values are errors naming the key', () => {
   throwsNaming({ ...base(), architectures: ['LlamaForCausalLM'] }, 'UNSUPPORTED', 'architectures');
   throwsNaming({ ...base(), attention_bias: true }, 'BAD_CONFIG', 'attention_bias');
   throwsNaming([], 'BAD_CONFIG', 'JSON object');
+});
+
+test('config.json written by Python with bare Infinity / NaN parses (time_step_limit [0, Infinity])', () => {
+  const text = JSON.stringify({ ...base(), name_or_path: 'a "Infinity" NaN string' }).replace(/}$/, ', "time_step_limit": [0.0, Infinity], "x": NaN, "y": -Infinity}');
+  const c = parseModelConfig(parsePythonJson(text));
+  assert.deepEqual(c.mamba.timeStepLimit, [0, Infinity]);
+  assert.equal((parsePythonJson(text) as { name_or_path: string }).name_or_path, 'a "Infinity" NaN string');
 });

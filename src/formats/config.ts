@@ -108,8 +108,8 @@ const RawConfig = z.object({
   use_conv_bias: z.boolean().optional(),
   mamba_conv_bias: z.boolean().optional(),
   use_bias: z.boolean().optional(),
-  time_step_limit: z.array(z.number().nullable()).length(2).nullable().optional(),
-  mamba_dt_limit: z.array(z.number().nullable()).length(2).nullable().optional(),
+  time_step_limit: z.array(z.union([z.number(), z.literal(Infinity)]).nullable()).length(2).nullable().optional(),
+  mamba_dt_limit: z.array(z.union([z.number(), z.literal(Infinity)]).nullable()).length(2).nullable().optional(),
   n_routed_experts: posInt.optional(),
   num_experts_per_tok: posInt.optional(),
   moe_intermediate_size: posInt.optional(),
@@ -257,13 +257,40 @@ export function parseModelConfig(json: unknown): ModelConfig {
   };
 }
 
+/**
+ * JSON.parse that also accepts the bare `Infinity`, `-Infinity` and `NaN` Python's json module writes (e.g.
+ * `"time_step_limit": [0.0, Infinity]` from `save_pretrained`): outside strings they become 1e999 / -1e999 / null.
+ */
+export function parsePythonJson(text: string): unknown {
+  let out = '';
+  let inString = false;
+  for (let i = 0; i < text.length; i++) {
+    const ch = text[i]!;
+    if (inString) {
+      out += ch;
+      if (ch === '\\') out += text[++i] ?? '';
+      else if (ch === '"') inString = false;
+      continue;
+    }
+    if (ch === '"') inString = true;
+    const word = /^(-?Infinity|NaN)\b/.exec(text.slice(i, i + 9));
+    if (!inString && word) {
+      out += word[1] === 'NaN' ? 'null' : word[1] === '-Infinity' ? '-1e999' : '1e999';
+      i += word[1]!.length - 1;
+      continue;
+    }
+    out += ch;
+  }
+  return JSON.parse(out);
+}
+
 /** Read DIR/config.json. */
 export function readModelConfig(dir: string): ModelConfig {
   const path = join(dir, 'config.json');
   if (!existsSync(path)) throw new TandemError('NOT_FOUND', `${path} does not exist: an HF model directory needs config.json`);
   let json: unknown;
   try {
-    json = JSON.parse(readFileSync(path, 'utf8'));
+    json = parsePythonJson(readFileSync(path, 'utf8'));
   } catch (e) {
     throw new TandemError('BAD_CONFIG', `${path} is not valid JSON (${(e as Error).message})`);
   }
