@@ -73,7 +73,7 @@ export function formatInspect(r: InspectReport): string {
     `${r.path} (${r.format === 'hf' ? 'HF safetensors' : 'GGUF'})`,
     `architecture   ${r.architecture}, ${c.layers.length} layers: ${Object.entries(r.layers).map(([k, n]) => `${n} ${k}`).join(', ')}`,
     `schedule       ${r.pattern}`,
-    `hidden ${c.hiddenSize} · vocab ${c.vocabSize} · context ${c.maxPositions} · eps ${c.eps}`,
+    `hidden ${c.hiddenSize} · vocab ${c.vocabSize} · context ${c.maxPositions} · eps ${Number(c.eps.toPrecision(6))}`,
     `mamba2         ${m.numHeads} heads × ${m.headDim} (d_inner ${m.dInner}), state ${m.stateSize}, groups ${m.nGroups}, conv ${m.convKernel}`,
     `attention      ${a.numHeads} q heads, ${a.numKvHeads} kv heads, head dim ${a.headDim} (no positional encoding)`,
   ];
