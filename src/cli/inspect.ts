@@ -1,8 +1,7 @@
 /** `tandem inspect PATH`: architecture, layer schedule, parameters, bytes per format, state size. */
 import { loadModel } from '../engine/load-model.js';
 import { layerPattern, type ModelConfig } from '../formats/config.js';
-import type { ModelWeights } from '../formats/weights.js';
-import type { Matrix } from '../numerics/tensor.js';
+import { weightTally } from '../formats/weights.js';
 import { stateBytes } from '../model/state.js';
 
 export interface InspectReport {
@@ -18,32 +17,10 @@ export interface InspectReport {
   readonly fingerprint: string;
 }
 
-function tally(w: ModelWeights): { params: number; bytes: Record<string, number> } {
-  const bytes: Record<string, number> = {};
-  let params = 0;
-  const seen = new Set<unknown>();
-  const visit = (v: unknown): void => {
-    if (v === null || typeof v !== 'object' || seen.has(v)) return;
-    seen.add(v);
-    if (v instanceof Float32Array) {
-      params += v.length;
-      bytes.f32 = (bytes.f32 ?? 0) + v.byteLength;
-    } else if ('dtype' in v && 'data' in v) {
-      const m = v as Matrix;
-      params += m.rows * m.cols;
-      bytes[m.dtype] = (bytes[m.dtype] ?? 0) + m.data.byteLength;
-    } else {
-      Object.values(v).forEach(visit);
-    }
-  };
-  visit(w);
-  return { params, bytes };
-}
-
 export function inspectModel(path: string): InspectReport {
   const { model, format } = loadModel(path);
   const cfg = model.config;
-  const { params, bytes } = tally(model.weights);
+  const { params, bytes } = weightTally(model.weights);
   const layers: Record<string, number> = {};
   for (const k of cfg.layers) layers[k] = (layers[k] ?? 0) + 1;
   const sb = stateBytes(cfg, 0);

@@ -199,3 +199,26 @@ export function buildWeights(cfg: ModelConfig, tensors: TensorMap, naming: Check
     lmHead: headT ? toMatrix(headT) : embed,
   };
 }
+
+/** Parameter count and stored bytes by format (a tied LM head is counted once). */
+export function weightTally(w: ModelWeights): { readonly params: number; readonly bytes: Readonly<Record<string, number>> } {
+  const bytes: Record<string, number> = {};
+  let params = 0;
+  const seen = new Set<unknown>();
+  const visit = (v: unknown): void => {
+    if (v === null || typeof v !== 'object' || seen.has(v)) return;
+    seen.add(v);
+    if (v instanceof Float32Array) {
+      params += v.length;
+      bytes.f32 = (bytes.f32 ?? 0) + v.byteLength;
+    } else if ('dtype' in v && 'data' in v) {
+      const m = v as Matrix;
+      params += m.rows * m.cols;
+      bytes[m.dtype] = (bytes[m.dtype] ?? 0) + m.data.byteLength;
+    } else {
+      Object.values(v).forEach(visit);
+    }
+  };
+  visit(w);
+  return { params, bytes };
+}
