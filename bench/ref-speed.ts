@@ -8,7 +8,7 @@ import { loadModel } from '../src/engine/load-model.js';
 import { parseModelConfig } from '../src/formats/config.js';
 import { buildWeights, weightTally } from '../src/formats/weights.js';
 import { forward, type Model } from '../src/model/nemotron-h.js';
-import { createState } from '../src/model/state.js';
+import { createState, DEFAULT_STATE_FORMAT } from '../src/model/state.js';
 import { refBackend } from '../src/numerics/ref/index.js';
 import { goldenDir } from '../src/testing/golden.js';
 import { tinyConfigJson, tinyTensors } from '../src/testing/tiny-model.js';
@@ -37,7 +37,7 @@ function medium(): Model {
   };
   const cfg = parseModelConfig(json);
   const w = buildWeights(cfg, new Map(tinyTensors(cfg, 1, 'f32').map((t) => [t.name, t])), 'hf', 'bench');
-  return { config: cfg, weights: w, backend: refBackend, fingerprint: 'bench-medium' };
+  return { config: cfg, weights: w, backend: refBackend, fingerprint: 'bench-medium', stateFormat: DEFAULT_STATE_FORMAT };
 }
 
 const rows = [

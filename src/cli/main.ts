@@ -2,11 +2,14 @@
 /** The `tandem` command line: thin commands over library calls. User errors print one line and exit 1. */
 import { Command, Option } from 'commander';
 import { isTandemError } from '../errors.js';
+import { evalQuantCommand, type EvalQuantFlags } from './eval-quant.js';
 import { formatInspect, inspectModel } from './inspect.js';
 import { logprobsCommand } from './logprobs.js';
 import { makeTinyCommand } from './make-tiny.js';
 import { collect, intOption, numberOption } from './options.js';
 import { runCommand, type RunFlags } from './run.js';
+import { quantizeCommand, type QuantizeFlags } from './quantize.js';
+import { DEFAULT_KEEP, GGUF_FORMATS, HF_FORMATS } from '../engine/quantize.js';
 
 function program(): Command {
   const p = new Command('tandem')
@@ -47,6 +50,19 @@ function program(): Command {
       process.stdout.write((f.json ? JSON.stringify(r, (_k, v: unknown) => (v === Infinity ? 'inf' : v), 2) : formatInspect(r)) + '\n');
     });
 
+  p.command('eval-quant')
+    .description('compare a candidate (e.g. quantized) model with a reference on a text: KL, same-top, PPL, Δp, bytes, bits/weight, state')
+    .requiredOption('--reference <path>', 'reference model: HF directory or .gguf file (its tokenizer is used)')
+    .requiredOption('--candidate <path>', 'candidate model: HF directory or .gguf file (same vocabulary)')
+    .requiredOption('--text <file>', 'UTF-8 text to score')
+    .option('--json', 'print JSON {reference, candidate, metrics}')
+    .option('--ctx <n>', 'tokens per chunk; each chunk is a fresh sequence and its second half is scored', intOption('--ctx', 4), 256)
+    .option('--max-tokens <n>', 'cap on the text tokens used (whole chunks)', intOption('--max-tokens', 1), 2048)
+    .addOption(new Option('--kv-cache <format>', 'candidate\'s attention KV cache storage').choices(['f32', 'fp8']).default('f32'))
+    .addOption(new Option('--ssm-state <format>', 'candidate\'s Mamba SSM state storage').choices(['f32', 'bf16']).default('f32'))
+    .option('--emulate-activations', 'candidate: emulate the activation quantization of FP8/NVFP4 kernels')
+    .action((f: EvalQuantFlags) => evalQuantCommand(f));
+
   p.command('make-tiny')
     .description('write a deterministic tiny random Nemotron-H checkpoint (HF directory + model.gguf)')
     .requiredOption('--out <dir>', 'output directory')
@@ -55,6 +71,15 @@ function program(): Command {
     .option('--seed <n>', 'random seed', intOption('--seed', 0), 0)
     .addOption(new Option('--dtype <type>', 'storage of matrices').choices(['f32', 'f16', 'bf16']).default('f32'))
     .action(makeTinyCommand);
+  p.command('quantize')
+    .description('rewrite a model in fp8 / nvfp4 (HF directory, ModelOpt layout) or a ggml type (GGUF file)')
+    .requiredOption('--model <path>', 'source model: HF directory (any format) or .gguf (for ggml targets)')
+    .requiredOption('--format <format>', `${[...HF_FORMATS, ...GGUF_FORMATS].join(' | ')}`)
+    .requiredOption('--out <path>', 'output: a new directory (fp8, nvfp4) or a new .gguf file (ggml types)')
+    .option('--keep <pattern>', `HF module glob kept in source precision (repeatable; replaces the defaults ${DEFAULT_KEEP.join(', ')}; "none" = quantize all)`, collect)
+    .option('--calib <file>', 'text for the activation calibration of fp8/nvfp4 input scales (default: a built-in paragraph)')
+    .option('--calib-tokens <n>', 'calibration tokens', intOption('--calib-tokens', 1), 256)
+    .action((f: QuantizeFlags) => quantizeCommand(f));
   return p;
 }
 

@@ -3,9 +3,9 @@
  * UTF-8-safe text deltas and stopping on EOS, a stop string or max tokens. Emits a discriminated union of parts.
  */
 import { TandemError } from '../errors.js';
-import { forward, type Model } from '../model/nemotron-h.js';
+import { forward, newState, type Model } from '../model/nemotron-h.js';
 import { createSampler, type SamplingOptions } from '../model/sample.js';
-import { createState, type SequenceState } from '../model/state.js';
+import type { SequenceState } from '../model/state.js';
 import { IncrementalDetokenizer } from '../text/detokenizer.js';
 import { StopMatcher } from '../text/stop.js';
 import type { TextTokenizer } from '../text/tokenizer.js';
@@ -45,7 +45,7 @@ export function prefill(model: Model, state: SequenceState, tokens: readonly num
 
 export function* generate(model: Model, tok: TextTokenizer, promptIds: readonly number[], opts: GenerateOptions): Generator<GeneratePart> {
   const { maxPositions } = model.config;
-  const state = opts.state ?? createState(model.config, model.fingerprint);
+  const state = opts.state ?? newState(model);
   if (state.tokens.length + promptIds.length > maxPositions) {
     throw new TandemError('BAD_INPUT', `prompt of ${promptIds.length} tokens exceeds the model's context of ${maxPositions} tokens; shorten it`);
   }

@@ -5,15 +5,18 @@
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { TandemError } from '../errors.js';
-import { readModelConfig, type ModelConfig } from '../formats/config.js';
+import { parsePythonJson, readModelConfig, type ModelConfig } from '../formats/config.js';
+import { readQuantScheme } from '../formats/quant-config.js';
 import { configFromGguf } from '../formats/gguf-config.js';
-import { ggufArray, ggufBool, ggufNumberOr, ggufStringOr, readGgufFile, type GgufFile } from '../formats/gguf.js';
+import { readGgufFile } from '../formats/gguf.js';
+import { ggufTokenizerMeta } from '../text/gguf-kv.js';
 import { loadSafetensorsDir } from '../formats/safetensors.js';
 import { buildWeights } from '../formats/weights.js';
 import type { Backend } from '../numerics/backend.js';
 import { refBackend } from '../numerics/ref/index.js';
 import { modelFingerprint } from '../model/fingerprint.js';
 import type { Model } from '../model/nemotron-h.js';
+import type { StateFormat } from '../model/state.js';
 import { loadTokenizerDir, tokenizerFromGguf, type TextTokenizer } from '../text/tokenizer.js';
 
 export interface LoadedModel {
@@ -26,6 +29,16 @@ export interface LoadedModel {
 
 export interface LoadOptions {
   readonly backend?: Backend;
+  /** Emulate the activation quantization of real FP8 (W8A8) / NVFP4 (W4A4) kernels; default weight-only. */
+  readonly emulateActivations?: boolean;
+  /** KV cache storage for attention layers (default f32). */
+  readonly kvCache?: StateFormat['kv'];
+  /** Mamba SSM state storage (default f32). */
+  readonly ssmState?: StateFormat['ssm'];
+}
+
+function stateFormat(o: LoadOptions): StateFormat {
+  return { kv: o.kvCache ?? 'f32', ssm: o.ssmState ?? 'f32' };
 }
 
 function generationEos(dir: string): number[] {
@@ -45,44 +58,26 @@ function once<T>(f: () => T): () => T {
   return () => (v ??= f());
 }
 
-function loadHf(dir: string, backend: Backend): LoadedModel {
+function loadHf(dir: string, backend: Backend, opts: LoadOptions): LoadedModel {
   const config: ModelConfig = readModelConfig(dir);
-  const weights = buildWeights(config, loadSafetensorsDir(dir), 'hf', dir);
-  const model: Model = { config, weights, backend, fingerprint: modelFingerprint(config, weights) };
+  const scheme = readQuantScheme(dir, parsePythonJson(readFileSync(join(dir, 'config.json'), 'utf8')));
+  const weights = buildWeights(config, loadSafetensorsDir(dir), 'hf', dir, { scheme, emulateActivations: opts.emulateActivations ?? false });
+  const model: Model = { config, weights, backend, fingerprint: modelFingerprint(config, weights), stateFormat: stateFormat(opts) };
   const eos = [...config.eosIds, ...generationEos(dir)];
   return { model, format: 'hf', path: dir, tokenizer: once(() => loadTokenizerDir(dir, eos)) };
 }
 
-function ggufTokenizer(f: GgufFile, path: string): TextTokenizer {
-  const model = ggufStringOr(f, 'tokenizer.ggml.model', undefined);
-  if (model === undefined) throw new TandemError('BAD_TOKENIZER', `${path} has no tokenizer metadata (tokenizer.ggml.*); re-export it with its tokenizer or use token ids`);
-  const opt = (key: string): number | undefined => (f.metadata.has(key) ? ggufNumberOr(f, key, 0) : undefined);
-  return tokenizerFromGguf({
-    model,
-    pre: ggufStringOr(f, 'tokenizer.ggml.pre', undefined),
-    tokens: ggufArray(f, 'tokenizer.ggml.tokens').map(String),
-    tokenTypes: f.metadata.has('tokenizer.ggml.token_type') ? ggufArray(f, 'tokenizer.ggml.token_type').map(Number) : undefined,
-    merges: f.metadata.has('tokenizer.ggml.merges') ? ggufArray(f, 'tokenizer.ggml.merges').map(String) : [],
-    bosId: opt('tokenizer.ggml.bos_token_id'),
-    eosId: opt('tokenizer.ggml.eos_token_id'),
-    padId: opt('tokenizer.ggml.padding_token_id'),
-    unkId: opt('tokenizer.ggml.unknown_token_id'),
-    addBosToken: f.metadata.has('tokenizer.ggml.add_bos_token') ? ggufBool(f, 'tokenizer.ggml.add_bos_token') : undefined,
-    chatTemplate: ggufStringOr(f, 'tokenizer.chat_template', undefined),
-  });
-}
-
-function loadGguf(path: string, backend: Backend): LoadedModel {
+function loadGguf(path: string, backend: Backend, opts: LoadOptions): LoadedModel {
   const f = readGgufFile(path);
   const config = configFromGguf(f, path);
   const weights = buildWeights(config, f.tensors, 'gguf', path);
-  const model: Model = { config, weights, backend, fingerprint: modelFingerprint(config, weights) };
-  return { model, format: 'gguf', path, tokenizer: once(() => ggufTokenizer(f, path)) };
+  const model: Model = { config, weights, backend, fingerprint: modelFingerprint(config, weights), stateFormat: stateFormat(opts) };
+  return { model, format: 'gguf', path, tokenizer: once(() => tokenizerFromGguf(ggufTokenizerMeta(f, path))) };
 }
 
 export function loadModel(path: string, opts: LoadOptions = {}): LoadedModel {
   const backend = opts.backend ?? refBackend;
   if (!existsSync(path)) throw new TandemError('NOT_FOUND', `model path ${path} does not exist (give an HF model directory or a .gguf file)`);
-  if (statSync(path).isDirectory()) return loadHf(path, backend);
-  return loadGguf(path, backend);
+  if (statSync(path).isDirectory()) return loadHf(path, backend, opts);
+  return loadGguf(path, backend, opts);
 }

@@ -1,6 +1,6 @@
 /** Full-vocabulary log-probabilities at every position of a token sequence (the external numerical contract). */
-import { forward, type Model } from '../model/nemotron-h.js';
-import { createState, type SequenceState } from '../model/state.js';
+import { forward, newState, type Model } from '../model/nemotron-h.js';
+import type { SequenceState } from '../model/state.js';
 
 /** log_softmax of one row of logits, in f64. */
 export function logSoftmax(logits: Float32Array): Float64Array {
@@ -19,7 +19,7 @@ export function logSoftmax(logits: Float32Array): Float64Array {
  * (a fresh one by default).
  */
 export function sequenceLogprobs(model: Model, tokens: readonly number[], chunk = 256, state?: SequenceState): Float64Array[] {
-  const st = state ?? createState(model.config, model.fingerprint);
+  const st = state ?? newState(model);
   const V = model.config.vocabSize;
   const rows: Float64Array[] = [];
   for (let i = 0; i < tokens.length; i += chunk) {

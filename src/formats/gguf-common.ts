@@ -88,7 +88,9 @@ export function isNumericType(t: GgufScalarType | 'array'): boolean {
 }
 
 /** ggml tensor type ids Tandem can read and write. */
-export const DTYPE_TO_GGML: Readonly<Record<DType, number>> = { f32: 0, f16: 1, q4_0: 2, q8_0: 8, bf16: 30 };
+export const DTYPE_TO_GGML: Readonly<Partial<Record<DType, number>>> = {
+  f32: 0, f16: 1, q4_0: 2, q8_0: 8, q4_k: 12, q5_k: 13, q6_k: 14, i8: 24, i32: 26, bf16: 30, ggml_mxfp4: 39, ggml_nvfp4: 40,
+};
 
 const GGML_TO_DTYPE: ReadonlyMap<number, DType> = new Map(
   Object.entries(DTYPE_TO_GGML).map(([d, id]) => [id, d as DType]),

@@ -5,7 +5,7 @@
  */
 import * as fs from 'node:fs';
 import { TandemError } from '../errors.js';
-import { DTYPE_LAYOUT, tensorBytes } from '../numerics/tensor.js';
+import { DTYPE_LAYOUT, tensorBytes, type DType } from '../numerics/tensor.js';
 import {
   DTYPE_TO_GGML,
   GGUF_DEFAULT_ALIGNMENT,
@@ -200,7 +200,7 @@ function encodeHeader(metadata: Metadata, tensors: readonly GgufTensorToWrite[],
     w.str(t.name);
     w.u32(t.shape.length);
     for (let d = t.shape.length - 1; d >= 0; d--) w.u64(BigInt(t.shape[d] ?? 0));
-    w.u32(DTYPE_TO_GGML[t.dtype]);
+    w.u32(ggmlTypeOf(t.dtype));
     w.u64(BigInt(offset));
     offset = alignUp(offset + (sizes[i] ?? 0), align);
   });
@@ -269,4 +269,10 @@ export function writeGguf(
     if (!ok) fs.rmSync(tmp, { force: true });
   }
   fs.renameSync(tmp, path);
+}
+
+function ggmlTypeOf(dtype: DType): number {
+  const id = DTYPE_TO_GGML[dtype];
+  if (id === undefined) throw new TandemError('BAD_ARGUMENT', `GGUF has no tensor type for ${dtype}; convert it to a ggml type first`);
+  return id;
 }

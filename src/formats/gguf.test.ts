@@ -248,11 +248,11 @@ const ONE = (): Uint8Array => encodeGguf([], [tensor('w', 'f32', [3, 64])]);
 
 test('unsupported and unknown ggml types are UNSUPPORTED with the type name', () => {
   throwsTandem(
-    () => parseGguf(patch(ONE(), 53, 12), 'k.gguf'),
+    () => parseGguf(patch(ONE(), 53, 3), 'k.gguf'),
     'UNSUPPORTED',
-    /^k\.gguf: tensor "w" has ggml type Q4_K \(id 12\), which Tandem cannot read yet \(supported: F32, F16, BF16, Q8_0, Q4_0\)$/,
+    /^k\.gguf: tensor "w" has ggml type Q4_1 \(id 3\), which Tandem cannot read yet \(supported: F32, F16, BF16, Q8_0, Q4_0, Q4_K, Q5_K, Q6_K, MXFP4, NVFP4, I8, I32\)$/,
   );
-  throwsTandem(() => parseGguf(patch(ONE(), 53, 39), 'k.gguf'), 'UNSUPPORTED', /MXFP4 \(id 39\)/);
+  throwsTandem(() => parseGguf(patch(ONE(), 53, 20), 'k.gguf'), 'UNSUPPORTED', /IQ4_NL \(id 20\)/);
   throwsTandem(() => parseGguf(patch(ONE(), 53, 99), 'k.gguf'), 'UNSUPPORTED', /unknown ggml type \(id 99\)/);
 });
 

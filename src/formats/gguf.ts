@@ -228,7 +228,7 @@ function placeTensor(buf: Uint8Array, source: string, info: TensorInfo, dataStar
     const desc = typeName === 'unknown' ? `an unknown ggml type (id ${typeId})` : `ggml type ${typeName} (id ${typeId})`;
     throw new TandemError(
       'UNSUPPORTED',
-      `${source}: tensor "${name}" has ${desc}, which Tandem cannot read yet (supported: F32, F16, BF16, Q8_0, Q4_0)`,
+      `${source}: tensor "${name}" has ${desc}, which Tandem cannot read yet (supported: F32, F16, BF16, Q8_0, Q4_0, Q4_K, Q5_K, Q6_K, MXFP4, NVFP4, I8, I32)`,
     );
   }
   const { blockSize } = DTYPE_LAYOUT[dtype];

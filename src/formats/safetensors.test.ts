@@ -182,11 +182,11 @@ test('malformed entries name the file and the tensor', () => {
 });
 
 test('unsupported dtypes raise UNSUPPORTED with the documented message', () => {
-  for (const [dt, size] of [['F64', 8], ['I8', 1], ['U8', 1], ['I32', 4], ['I64', 8], ['F8_E4M3', 1], ['F8_E5M2', 1], ['BOOL', 1], ['WHAT', 1]] as const) {
+  for (const [dt, size] of [['F64', 8], ['I64', 8], ['BOOL', 1], ['WHAT', 1]] as const) {
     const buf = craft({ 'x.weight': { dtype: dt, shape: [2], data_offsets: [0, 2 * size] } }, new Uint8Array(2 * size));
     throwsTandem(() => parseSafetensors(buf, 'm.safetensors'), 'UNSUPPORTED');
     assert.throws(() => parseSafetensors(buf, 'm.safetensors'), {
-      message: `m.safetensors: tensor "x.weight" has dtype ${dt}; Tandem reads F32, F16 and BF16 safetensors for now`,
+      message: `m.safetensors: tensor "x.weight" has dtype ${dt}; Tandem reads F32, F16, BF16, F8_E4M3, F8_E5M2, U8, I8 and I32 safetensors`,
     });
   }
 });

@@ -36,9 +36,11 @@ const MAX_HEADER_BYTES = 100 * 1024 * 1024;
 const DEFAULT_CHUNK_BYTES = 1 << 30;
 const MAX_BUFFER_BYTES = 2 ** 32; // largest Uint8Array Node 20 allocates
 
-const FROM_ST: Readonly<Record<string, DType>> = { F32: 'f32', F16: 'f16', BF16: 'bf16' };
-const TO_ST: Readonly<Partial<Record<DType, string>>> = { f32: 'F32', f16: 'F16', bf16: 'BF16' };
-const ITEM_BYTES: Readonly<Partial<Record<DType, number>>> = { f32: 4, f16: 2, bf16: 2 };
+const FROM_ST: Readonly<Record<string, DType>> = {
+  F32: 'f32', F16: 'f16', BF16: 'bf16', F8_E4M3: 'f8_e4m3', F8_E5M2: 'f8_e5m2', U8: 'u8', I8: 'i8', I32: 'i32',
+};
+const TO_ST: Readonly<Partial<Record<DType, string>>> = Object.fromEntries(Object.entries(FROM_ST).map(([k, v]) => [v, k]));
+const ITEM_BYTES: Readonly<Partial<Record<DType, number>>> = { f32: 4, f16: 2, bf16: 2, f8_e4m3: 1, f8_e5m2: 1, u8: 1, i8: 1, i32: 4 };
 
 interface Entry {
   name: string;
@@ -93,7 +95,7 @@ function readEntry(name: string, raw: unknown, source: string): Entry {
   }
   const dtype = FROM_ST[dt];
   if (dtype === undefined) {
-    const message = `${source}: tensor "${name}" has dtype ${dt}; Tandem reads F32, F16 and BF16 safetensors for now`;
+    const message = `${source}: tensor "${name}" has dtype ${dt}; Tandem reads F32, F16, BF16, F8_E4M3, F8_E5M2, U8, I8 and I32 safetensors`;
     throw new TandemError('UNSUPPORTED', message);
   }
   const [begin, end] = offsets as [number, number];

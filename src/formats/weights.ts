@@ -5,12 +5,13 @@
  * Linear weights stay in their stored format (`Matrix`, zero-copy views into the file). Small vectors (norms, biases,
  * A, D, conv taps) are decoded to f32. Layer weights are a discriminated union tagged by `kind`.
  */
-import { TandemError } from '../errors.js';
-import { DTYPE_LAYOUT, rowBytes, type Matrix } from '../numerics/tensor.js';
+import { rowBytes, matrixBytes, type Matrix, type PlainMatrix } from '../numerics/tensor.js';
 import { toFloat32 } from '../numerics/dtypes/index.js';
 import type { ModelConfig } from './config.js';
 import type { RawTensor, TensorMap } from './raw-tensor.js';
-import { HF_ALIASES, isIgnoredTensor, modelSpecs, type CheckpointNaming, type LayerSpecs, type TensorSpec } from './tensor-names.js';
+import { modelSpecs, type CheckpointNaming, type LayerSpecs, type TensorSpec } from './tensor-names.js';
+import { Collector } from './collector.js';
+import { resolveMatrix, type ResolveOptions } from './matrix-resolve.js';
 
 export interface MambaWeights {
   readonly kind: 'mamba2';
@@ -67,60 +68,6 @@ export interface ModelWeights {
   readonly lmHead: Matrix; // [V, H] (the embedding when tied)
 }
 
-const sameShape = (a: readonly number[], b: readonly number[]): boolean => a.length === b.length && a.every((v, i) => v === b[i]);
-const fmt = (s: readonly number[]): string => `[${s.join(', ')}]`;
-
-class Collector {
-  readonly used = new Set<string>();
-  readonly missing: string[] = [];
-  readonly misshaped: string[] = [];
-  constructor(private readonly tensors: TensorMap, private readonly naming: CheckpointNaming) {}
-
-  find(spec: TensorSpec): RawTensor | undefined {
-    let t = this.tensors.get(spec.name);
-    if (!t && this.naming === 'hf') {
-      const alias = Object.keys(HF_ALIASES).find((k) => HF_ALIASES[k] === spec.name);
-      if (alias) t = this.tensors.get(alias);
-    }
-    if (!t) {
-      this.missing.push(`${spec.name} ${fmt(spec.shape)}`);
-      return undefined;
-    }
-    this.used.add(t.name);
-    if (!sameShape(t.shape, spec.shape)) {
-      this.misshaped.push(`${spec.name} is ${fmt(t.shape)}, expected ${fmt(spec.shape)}`);
-      return undefined;
-    }
-    const cols = spec.shape[spec.shape.length - 1]!;
-    if (cols % DTYPE_LAYOUT[t.dtype].blockSize !== 0) {
-      this.misshaped.push(`${spec.name} rows of ${cols} are not a whole number of ${t.dtype} blocks`);
-      return undefined;
-    }
-    return t;
-  }
-
-  check(source: string): void {
-    const unexpected = [...this.tensors.keys()].filter((n) => !this.used.has(n) && !isIgnoredTensor(n));
-    const parts: string[] = [];
-    const list = (label: string, items: string[]): void => {
-      if (items.length === 0) return;
-      const shown = items.slice(0, 8).join('; ');
-      parts.push(`${items.length} ${label}: ${shown}${items.length > 8 ? `; … ${items.length - 8} more` : ''}`);
-    };
-    list('missing', this.missing);
-    list('mis-shaped', this.misshaped);
-    list('unexpected', unexpected);
-    if (parts.length > 0) {
-      throw new TandemError('TENSOR_MISMATCH', `${source} does not match its config: ${parts.join(' | ')}`);
-    }
-  }
-}
-
-function toMatrix(t: RawTensor): Matrix {
-  const rows = t.shape[0]!;
-  const cols = t.shape.slice(1).reduce((a, b) => a * b, 1);
-  return { dtype: t.dtype, rows, cols, data: t.data };
-}
 
 function count(shape: readonly number[]): number {
   return shape.reduce((a, b) => a * b, 1);
@@ -137,21 +84,28 @@ function toVector(t: RawTensor, role: TensorSpec['role']): Float32Array {
 function splitExperts(t: RawTensor): Matrix[] {
   const [E, rows, cols] = t.shape as [number, number, number];
   const stride = rows * rowBytes(t.dtype, cols);
-  return Array.from({ length: E }, (_, e) => ({ dtype: t.dtype, rows, cols, data: t.data.subarray(e * stride, (e + 1) * stride) }));
+  const dtype = t.dtype as PlainMatrix['dtype'];
+  return Array.from({ length: E }, (_, e) => ({ dtype, rows, cols, data: t.data.subarray(e * stride, (e + 1) * stride) }));
 }
 
 type Resolved = Record<string, Matrix | Float32Array | Matrix[]>;
 
-function resolveLayer(specs: LayerSpecs, col: Collector): Resolved | undefined {
+const PLAIN: readonly string[] = ['f32', 'f16', 'bf16', 'q8_0', 'q4_0', 'q4_k', 'q5_k', 'q6_k', 'ggml_mxfp4', 'ggml_nvfp4'];
+
+function resolveOne(col: Collector, spec: TensorSpec, o: ResolveOptions): Matrix | Float32Array | Matrix[] | undefined {
+  if (spec.role === 'matrix') return resolveMatrix(col, spec, o);
+  const t = col.need(spec.name, spec.shape, spec.role === 'experts' ? PLAIN : undefined);
+  if (!t) return undefined;
+  return spec.role === 'experts' ? splitExperts(t) : toVector(t, spec.role);
+}
+
+function resolveLayer(specs: LayerSpecs, col: Collector, o: ResolveOptions): Resolved | undefined {
   const out: Resolved = {};
   let ok = true;
   for (const [slot, spec] of Object.entries(specs)) {
-    const t = col.find(spec);
-    if (!t) {
-      ok = false;
-      continue;
-    }
-    out[slot] = spec.role === 'matrix' ? toMatrix(t) : spec.role === 'experts' ? splitExperts(t) : toVector(t, spec.role);
+    const v = resolveOne(col, spec, o);
+    if (v === undefined) ok = false;
+    else out[slot] = v;
   }
   return ok ? out : undefined;
 }
@@ -182,27 +136,32 @@ function assembleLayer(cfg: ModelConfig, i: number, r: Resolved): LayerWeights {
   }
 }
 
-/** Map a checkpoint's tensors onto the model's weight slots; throws one TENSOR_MISMATCH listing every problem. */
-export function buildWeights(cfg: ModelConfig, tensors: TensorMap, naming: CheckpointNaming, source: string): ModelWeights {
+const NO_QUANT: ResolveOptions = { scheme: { kind: 'none' }, emulateActivations: false };
+
+/**
+ * Map a checkpoint's tensors onto the model's weight slots; throws one TENSOR_MISMATCH listing every problem.
+ * `quant` describes how quantized HF weights are stored (ModelOpt / compressed-tensors); GGUF blocks need none.
+ */
+export function buildWeights(cfg: ModelConfig, tensors: TensorMap, naming: CheckpointNaming, source: string, quant: ResolveOptions = NO_QUANT): ModelWeights {
   const specs = modelSpecs(cfg, naming);
   const col = new Collector(tensors, naming);
-  const embedT = col.find(specs.embed);
-  const normFT = col.find(specs.normF);
-  const headT = specs.lmHead ? col.find(specs.lmHead) : undefined;
-  const layers = specs.layers.map((ls) => resolveLayer(ls, col));
-  col.check(source);
-  const embed = toMatrix(embedT!);
+  const embed = resolveMatrix(col, specs.embed, quant);
+  const normF = resolveOne(col, specs.normF, quant);
+  const head = specs.lmHead ? resolveMatrix(col, specs.lmHead, quant) : undefined;
+  const layers = specs.layers.map((ls) => resolveLayer(ls, col, quant));
+  col.finish(source);
   return {
-    embed,
+    embed: embed!,
     layers: layers.map((r, i) => assembleLayer(cfg, i, r!)),
-    normF: toVector(normFT!, 'vector'),
-    lmHead: headT ? toMatrix(headT) : embed,
+    normF: normF as Float32Array,
+    lmHead: head ?? embed!,
   };
 }
 
-/** Parameter count and stored bytes by format (a tied LM head is counted once). */
-export function weightTally(w: ModelWeights): { readonly params: number; readonly bytes: Readonly<Record<string, number>> } {
+/** Parameter count, and stored bytes and element count by format (a tied LM head is counted once). */
+export function weightTally(w: ModelWeights): { readonly params: number; readonly bytes: Readonly<Record<string, number>>; readonly elements: Readonly<Record<string, number>> } {
   const bytes: Record<string, number> = {};
+  const elements: Record<string, number> = {};
   let params = 0;
   const seen = new Set<unknown>();
   const visit = (v: unknown): void => {
@@ -211,14 +170,16 @@ export function weightTally(w: ModelWeights): { readonly params: number; readonl
     if (v instanceof Float32Array) {
       params += v.length;
       bytes.f32 = (bytes.f32 ?? 0) + v.byteLength;
+      elements.f32 = (elements.f32 ?? 0) + v.length;
     } else if ('dtype' in v && 'data' in v) {
       const m = v as Matrix;
       params += m.rows * m.cols;
-      bytes[m.dtype] = (bytes[m.dtype] ?? 0) + m.data.byteLength;
+      bytes[m.dtype] = (bytes[m.dtype] ?? 0) + matrixBytes(m);
+      elements[m.dtype] = (elements[m.dtype] ?? 0) + m.rows * m.cols;
     } else {
       Object.values(v).forEach(visit);
     }
   };
   visit(w);
-  return { params, bytes };
+  return { params, bytes, elements };
 }

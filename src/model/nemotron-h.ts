@@ -13,7 +13,7 @@ import { mamba2Forward } from './layers/mamba2.js';
 import { attentionForward } from './layers/attention.js';
 import { mlpForward } from './layers/mlp.js';
 import { moeForward } from './layers/moe.js';
-import type { LayerState, SequenceState } from './state.js';
+import { createState, type LayerState, type SequenceState, type StateFormat } from './state.js';
 
 export interface Model {
   readonly config: ModelConfig;
@@ -21,6 +21,13 @@ export interface Model {
   readonly backend: Backend;
   /** Identity of config + weights; sequence states carry it. */
   readonly fingerprint: string;
+  /** How new sequence states store KV and SSM state. */
+  readonly stateFormat: StateFormat;
+}
+
+/** A fresh (empty) sequence state for this model, in the model's state format. */
+export function newState(model: Model): SequenceState {
+  return createState(model.config, model.fingerprint, model.stateFormat);
 }
 
 export interface ForwardOptions {

@@ -16,7 +16,7 @@ function filledState(tokens: number): SequenceState {
   for (const l of s.layers) {
     if (l.kind === 'mamba2') [l.conv, l.ssm].forEach((a) => a.forEach((_, i) => (a[i] = rng.normal())));
     if (l.kind === 'attention') {
-      reserveKv(l, tokens, kvDim(cfg));
+      reserveKv(l, tokens, kvDim(cfg), cfg.attention.numKvHeads);
       [l.k, l.v].forEach((a) => a.forEach((_, i) => (a[i] = rng.normal())));
     }
   }

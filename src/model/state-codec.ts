@@ -4,10 +4,14 @@
  *   0   8 B   magic "TNDMSTAT"
  *   8   u32   format version (1)
  *   12  u32   header length L
- *   16  L B   header, UTF-8 JSON: { model, tokens, layers: ["mamba2"|"attention"|"none", …], kvDim, conv, ssm }
+ *   16  L B   header, UTF-8 JSON: { model, tokens, layers: ["mamba2"|"attention"|"none", …], kvDim, kvHeads, conv, ssm,
+ *             kv: "f32"|"fp8", ssmFormat: "f32"|"bf16" }
  *       pad   zero bytes up to a multiple of 4
  *       u32 × tokens                      token ids
- *       per layer, in order: mamba2 → conv f32[conv], ssm f32[ssm]; attention → k f32[tokens·kvDim], v f32[same]
+ *       per layer, in order:
+ *         mamba2    → conv f32[conv], ssm f32[ssm] (or bf16 u16[ssm])
+ *         attention → f32: k f32[tokens·kvDim], v f32[same];
+ *                     fp8: k u8[tokens·kvDim], v u8[same], kScale f32[tokens·kvHeads], vScale f32[same]
  *   end 32 B  SHA-256 of every byte before it
  *
  * A blob from another model (fingerprint), another layout, another version, or with any flipped or missing byte is
@@ -16,7 +20,7 @@
 import { createHash } from 'node:crypto';
 import { TandemError } from '../errors.js';
 import type { ModelConfig } from '../formats/config.js';
-import { createState, kvDim, type SequenceState } from './state.js';
+import { createState, kvDim, type SequenceState, type StateFormat } from './state.js';
 
 const MAGIC = 'TNDMSTAT';
 export const STATE_FORMAT_VERSION = 1;
@@ -27,53 +31,100 @@ interface Header {
   readonly tokens: number;
   readonly layers: readonly string[];
   readonly kvDim: number;
+  readonly kvHeads: number;
   readonly conv: number;
   readonly ssm: number;
+  readonly kv: StateFormat['kv'];
+  readonly ssmFormat: StateFormat['ssm'];
 }
 
-function headerOf(cfg: ModelConfig, s: SequenceState): Header {
+function formatOf(s: SequenceState): StateFormat {
+  const kvl = s.layers.find((l) => l.kind === 'attention');
+  const ml = s.layers.find((l) => l.kind === 'mamba2');
+  return { kv: kvl?.kind === 'attention' ? kvl.format : 'f32', ssm: ml?.kind === 'mamba2' ? ml.ssmFormat : 'f32' };
+}
+
+function headerOf(cfg: ModelConfig, s: SequenceState, format: StateFormat): Header {
   const m = cfg.mamba;
   return {
-    model: s.model, tokens: s.tokens.length, layers: s.layers.map((l) => l.kind), kvDim: kvDim(cfg),
-    conv: (m.convKernel - 1) * m.convDim, ssm: m.numHeads * m.headDim * m.stateSize,
+    model: s.model, tokens: s.tokens.length, layers: s.layers.map((l) => l.kind), kvDim: kvDim(cfg), kvHeads: cfg.attention.numKvHeads,
+    conv: (m.convKernel - 1) * m.convDim, ssm: m.numHeads * m.headDim * m.stateSize, kv: format.kv, ssmFormat: format.ssm,
   };
 }
 
-function payloadFloats(h: Header): number {
+function payloadBytes(h: Header): number {
+  const mamba = 4 * h.conv + (h.ssmFormat === 'bf16' ? 2 : 4) * h.ssm;
+  const attn = h.kv === 'fp8' ? 2 * h.tokens * (h.kvDim + 4 * h.kvHeads) : 8 * h.tokens * h.kvDim;
   let n = 0;
-  for (const kind of h.layers) n += kind === 'mamba2' ? h.conv + h.ssm : kind === 'attention' ? 2 * h.tokens * h.kvDim : 0;
+  for (const kind of h.layers) n += kind === 'mamba2' ? mamba : kind === 'attention' ? attn : 0;
   return n;
 }
 
+/** Sequential little-endian writer/reader over one DataView. */
+class Cursor {
+  constructor(readonly dv: DataView, public off: number) {}
+  putF32(a: Float32Array, n: number): void {
+    for (let i = 0; i < n; i++) this.dv.setFloat32(this.off + 4 * i, a[i]!, true);
+    this.off += 4 * n;
+  }
+  putU16(a: Uint16Array, n: number): void {
+    for (let i = 0; i < n; i++) this.dv.setUint16(this.off + 2 * i, a[i]!, true);
+    this.off += 2 * n;
+  }
+  putU8(a: Uint8Array, n: number): void {
+    new Uint8Array(this.dv.buffer, this.dv.byteOffset + this.off, n).set(a.subarray(0, n));
+    this.off += n;
+  }
+  f32(n: number): Float32Array {
+    const a = new Float32Array(n);
+    for (let i = 0; i < n; i++) a[i] = this.dv.getFloat32(this.off + 4 * i, true);
+    this.off += 4 * n;
+    return a;
+  }
+  u16(n: number): Uint16Array {
+    const a = new Uint16Array(n);
+    for (let i = 0; i < n; i++) a[i] = this.dv.getUint16(this.off + 2 * i, true);
+    this.off += 2 * n;
+    return a;
+  }
+  u8(n: number): Uint8Array {
+    const a = new Uint8Array(this.dv.buffer.slice(this.dv.byteOffset + this.off, this.dv.byteOffset + this.off + n));
+    this.off += n;
+    return a;
+  }
+}
+
 export function serializeState(cfg: ModelConfig, s: SequenceState): Uint8Array {
-  const h = headerOf(cfg, s);
+  const h = headerOf(cfg, s, formatOf(s));
   const json = new TextEncoder().encode(JSON.stringify(h));
-  const headEnd = 16 + json.length;
-  const tokOff = Math.ceil(headEnd / 4) * 4;
+  const tokOff = Math.ceil((16 + json.length) / 4) * 4;
   const dataOff = tokOff + 4 * h.tokens;
-  const total = dataOff + 4 * payloadFloats(h) + HASH_BYTES;
-  const buf = new Uint8Array(total);
+  const buf = new Uint8Array(dataOff + payloadBytes(h) + HASH_BYTES);
   const dv = new DataView(buf.buffer);
   buf.set(new TextEncoder().encode(MAGIC), 0);
   dv.setUint32(8, STATE_FORMAT_VERSION, true);
   dv.setUint32(12, json.length, true);
   buf.set(json, 16);
   s.tokens.forEach((t, i) => dv.setUint32(tokOff + 4 * i, t, true));
-  let off = dataOff;
-  const put = (a: Float32Array, n: number): void => {
-    for (let i = 0; i < n; i++) dv.setFloat32(off + 4 * i, a[i]!, true);
-    off += 4 * n;
-  };
+  const c = new Cursor(dv, dataOff);
+  const kvN = h.tokens * h.kvDim;
+  const scN = h.tokens * h.kvHeads;
   for (const l of s.layers) {
     if (l.kind === 'mamba2') {
-      put(l.conv, h.conv);
-      put(l.ssm, h.ssm);
+      c.putF32(l.conv, h.conv);
+      if (l.ssmFormat === 'bf16') c.putU16(l.ssm, h.ssm);
+      else c.putF32(l.ssm, h.ssm);
+    } else if (l.kind === 'attention' && l.format === 'fp8') {
+      c.putU8(l.k, kvN);
+      c.putU8(l.v, kvN);
+      c.putF32(l.kScale, scN);
+      c.putF32(l.vScale, scN);
     } else if (l.kind === 'attention') {
-      put(l.k, h.tokens * h.kvDim);
-      put(l.v, h.tokens * h.kvDim);
+      c.putF32(l.k, kvN);
+      c.putF32(l.v, kvN);
     }
   }
-  buf.set(createHash('sha256').update(buf.subarray(0, off)).digest(), off);
+  buf.set(createHash('sha256').update(buf.subarray(0, c.off)).digest(), c.off);
   return buf;
 }
 
@@ -103,29 +154,29 @@ function readHeader(buf: Uint8Array): { h: Header; tokOff: number } {
 export function deserializeState(cfg: ModelConfig, fingerprint: string, buf: Uint8Array): SequenceState {
   const { h, tokOff } = readHeader(buf);
   if (h.model !== fingerprint) throw refuse(`it was made by another model (fingerprint ${String(h.model).slice(0, 12)}…, this model is ${fingerprint.slice(0, 12)}…)`);
-  const fresh = createState(cfg, fingerprint);
-  const want = headerOf(cfg, fresh);
-  if (JSON.stringify(h.layers) !== JSON.stringify(want.layers) || h.kvDim !== want.kvDim || h.conv !== want.conv || h.ssm !== want.ssm) {
+  if ((h.kv !== 'f32' && h.kv !== 'fp8') || (h.ssmFormat !== 'f32' && h.ssmFormat !== 'bf16')) throw refuse('unknown KV or SSM storage format');
+  const fresh = createState(cfg, fingerprint, { kv: h.kv, ssm: h.ssmFormat });
+  const want = headerOf(cfg, fresh, { kv: h.kv, ssm: h.ssmFormat });
+  if (JSON.stringify(h.layers) !== JSON.stringify(want.layers) || h.kvDim !== want.kvDim || h.kvHeads !== want.kvHeads || h.conv !== want.conv || h.ssm !== want.ssm) {
     throw refuse('its layer layout does not match this model');
   }
   if (!Number.isInteger(h.tokens) || h.tokens < 0 || h.tokens > cfg.maxPositions) throw refuse(`token count ${h.tokens} is invalid`);
   const dataOff = tokOff + 4 * h.tokens;
-  if (dataOff + 4 * payloadFloats(h) + HASH_BYTES !== buf.length) throw refuse('its size does not match its header');
+  if (dataOff + payloadBytes(h) + HASH_BYTES !== buf.length) throw refuse('its size does not match its header');
   const dv = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
   for (let i = 0; i < h.tokens; i++) fresh.tokens.push(dv.getUint32(tokOff + 4 * i, true));
-  let off = dataOff;
-  const take = (n: number): Float32Array => {
-    const a = new Float32Array(n);
-    for (let i = 0; i < n; i++) a[i] = dv.getFloat32(off + 4 * i, true);
-    off += 4 * n;
-    return a;
-  };
+  const c = new Cursor(dv, dataOff);
+  const kvN = h.tokens * h.kvDim;
+  const scN = h.tokens * h.kvHeads;
   fresh.layers.forEach((l, i) => {
     if (l.kind === 'mamba2') {
-      l.conv.set(take(h.conv));
-      l.ssm.set(take(h.ssm));
+      l.conv.set(c.f32(h.conv));
+      if (l.ssmFormat === 'bf16') l.ssm.set(c.u16(h.ssm));
+      else l.ssm.set(c.f32(h.ssm));
+    } else if (l.kind === 'attention' && l.format === 'fp8') {
+      fresh.layers[i] = { kind: 'attention', format: 'fp8', k: c.u8(kvN), v: c.u8(kvN), kScale: c.f32(scN), vScale: c.f32(scN) };
     } else if (l.kind === 'attention') {
-      fresh.layers[i] = { kind: 'attention', k: take(h.tokens * h.kvDim), v: take(h.tokens * h.kvDim) };
+      fresh.layers[i] = { kind: 'attention', format: 'f32', k: c.f32(kvN), v: c.f32(kvN) };
     }
   });
   return fresh;

@@ -41,6 +41,11 @@ export interface ScanArgs {
   readonly chunkSize: number; // used by chunked scans only; results must not depend on it beyond rounding
 }
 
+/** A KV cache as stored: f32 rows, or FP8 E4M3 codes with one decode scale per token and KV head. */
+export type KvView =
+  | { readonly format: 'f32'; readonly k: Float32Array; readonly v: Float32Array } // [≥ pos0+T, nkv·dh]
+  | { readonly format: 'fp8'; readonly k: Uint8Array; readonly v: Uint8Array; readonly kScale: Float32Array; readonly vScale: Float32Array }; // codes [≥ pos0+T, nkv·dh], scales [≥ pos0+T, nkv]
+
 /** Causal GQA attention of `T` new queries at positions pos0..pos0+T−1 over keys 0..pos0+T−1 already in the cache. */
 export interface AttentionArgs {
   readonly T: number;
@@ -49,8 +54,7 @@ export interface AttentionArgs {
   readonly numKvHeads: number; // nkv
   readonly headDim: number; // dh
   readonly q: Float32Array; // [T, nq·dh]
-  readonly k: Float32Array; // [≥ pos0+T, nkv·dh] cache
-  readonly v: Float32Array; // [≥ pos0+T, nkv·dh] cache
+  readonly kv: KvView;
   readonly out: Float32Array; // [T, nq·dh]
 }
 

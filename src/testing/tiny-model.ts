@@ -9,14 +9,15 @@ import { join } from 'node:path';
 import { TandemError } from '../errors.js';
 import { parseModelConfig, type ModelConfig } from '../formats/config.js';
 import { ggufMetadataFromConfig } from '../formats/gguf-config.js';
-import { writeGguf, type GgufValue } from '../formats/gguf.js';
+import { writeGguf } from '../formats/gguf.js';
+import { ggufTokenizerKvs } from '../text/gguf-kv.js';
 import { hfToGgufTensors } from '../formats/hf-to-gguf.js';
 import type { RawTensor } from '../formats/raw-tensor.js';
 import { writeSafetensors } from '../formats/safetensors.js';
 import { modelSpecs, type TensorSpec } from '../formats/tensor-names.js';
 import { fromFloat32 } from '../numerics/dtypes/index.js';
 import type { DType } from '../numerics/tensor.js';
-import { tokenizerToGgufMeta, type GgufTokenizerMeta } from '../text/tokenizer.js';
+import { tokenizerToGgufMeta } from '../text/tokenizer.js';
 import { makeTinyTokenizer } from '../text/tiny-tokenizer.js';
 import { Rng } from './rng.js';
 
@@ -98,23 +99,6 @@ export function tinyTensors(cfg: ModelConfig, seed: number, dtype: DType): RawTe
   });
 }
 
-function tokenizerMetadata(m: GgufTokenizerMeta): Array<[string, GgufValue]> {
-  const out: Array<[string, GgufValue]> = [
-    ['tokenizer.ggml.model', { type: 'string', value: m.model }],
-    ['tokenizer.ggml.pre', { type: 'string', value: m.pre ?? 'gpt-2' }],
-    ['tokenizer.ggml.tokens', { type: 'array', itemType: 'string', values: [...m.tokens] }],
-    ['tokenizer.ggml.token_type', { type: 'array', itemType: 'i32', values: [...(m.tokenTypes ?? m.tokens.map(() => 1))] }],
-    ['tokenizer.ggml.merges', { type: 'array', itemType: 'string', values: [...m.merges] }],
-  ];
-  const ids: Array<[string, number | undefined]> = [
-    ['bos_token_id', m.bosId], ['eos_token_id', m.eosId], ['padding_token_id', m.padId], ['unknown_token_id', m.unkId],
-  ];
-  for (const [k, v] of ids) if (v !== undefined) out.push([`tokenizer.ggml.${k}`, { type: 'u32', value: v }]);
-  if (m.addBosToken !== undefined) out.push(['tokenizer.ggml.add_bos_token', { type: 'bool', value: m.addBosToken }]);
-  if (m.chatTemplate !== undefined) out.push(['tokenizer.chat_template', { type: 'string', value: m.chatTemplate }]);
-  return out;
-}
-
 const writeJson = (path: string, v: unknown): void => writeFileSync(path, JSON.stringify(v, null, 2) + '\n');
 
 /** Write the tiny model into `dir`; returns its config. */
@@ -135,7 +119,7 @@ export function makeTiny(dir: string, opts: TinyOptions = {}): ModelConfig {
   writeJson(join(dir, 'tokenizer_config.json'), tokenizerConfig);
   writeSafetensors(join(dir, 'model.safetensors'), tensors, { format: 'pt', generator: `tandem make-tiny seed=${seed}` });
   const byName = new Map(tensors.map((t) => [t.name, t]));
-  const meta = [...ggufMetadataFromConfig(cfg, `tandem-tiny-${pattern}-s${seed}`, opts.dtype ?? 'f32'), ...tokenizerMetadata(tokMeta)];
+  const meta = [...ggufMetadataFromConfig(cfg, `tandem-tiny-${pattern}-s${seed}`, opts.dtype ?? 'f32'), ...ggufTokenizerKvs(tokMeta)];
   writeGguf(join(dir, 'model.gguf'), meta, hfToGgufTensors(cfg, byName));
   return cfg;
 }

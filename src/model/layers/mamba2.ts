@@ -14,6 +14,10 @@
 import type { MambaWeights } from '../../formats/weights.js';
 import type { MambaState } from '../state.js';
 import { sliceCols, type ForwardCtx } from './context.js';
+import { bf16ToF32, f32ToBf16 } from '../../numerics/dtypes/bf16.js';
+
+const bf16ToF32Array = (a: Uint16Array): Float32Array => Float32Array.from(a, bf16ToF32);
+const f32ToBf16Array = (a: Float32Array): Uint16Array => Uint16Array.from(a, f32ToBf16);
 
 export function mamba2Forward(ctx: ForwardCtx, il: number, w: MambaWeights, st: MambaState, a: Float32Array, T: number, out: Float32Array): void {
   const { backend: be, cfg, onTensor } = ctx;
@@ -30,12 +34,14 @@ export function mamba2Forward(ctx: ForwardCtx, il: number, w: MambaWeights, st: 
   const B = sliceCols(xBCc, T, Cd, Di, G * N); //                                   [T, G·N]
   const C = sliceCols(xBCc, T, Cd, Di + G * N, G * N); //                           [T, G·N]
   const y = new Float32Array(T * Di);
+  const state = st.ssmFormat === 'f32' ? st.ssm : bf16ToF32Array(st.ssm); //      [nh, P, N] working copy for BF16 storage
   const scan = {
     T, numHeads: nh, headDim: P, stateSize: N, nGroups: G, x, B, C, dt, dtBias: w.dtBias,
-    dtLimit: cfg.mamba.timeStepLimit, A: w.A, D: w.D, state: st.ssm, y, chunkSize: cfg.mamba.chunkSize,
+    dtLimit: cfg.mamba.timeStepLimit, A: w.A, D: w.D, state, y, chunkSize: cfg.mamba.chunkSize,
   };
   if (T === 1) be.ssmScan(scan);
   else be.ssdChunkScan(scan);
+  if (st.ssmFormat === 'bf16') st.ssm.set(f32ToBf16Array(state)); //              rounded back to BF16 after each call
   onTensor?.('ssd_y', il, y); //                                                   [T, Di] incl. D·x
   be.siluGate(y, zxbcdt, T, Di, inProjDim); //                                      y · SiLU(z)
   const yn = new Float32Array(T * Di);

@@ -4,7 +4,7 @@ import { TandemError } from '../../errors.js';
 import { rowBytes, type DType, type Matrix } from '../tensor.js';
 import { decodeRow, fromFloat32, toFloat32 } from './index.js';
 
-const ALL: readonly DType[] = ['f32', 'f16', 'bf16', 'q8_0', 'q4_0'];
+const ALL = ['f32', 'f16', 'bf16', 'q8_0', 'q4_0'] as const;
 
 function ramp(n: number): Float32Array {
   return Float32Array.from({ length: n }, (_, i) => Math.sin(i * 0.37) * (1 + (i % 7)));

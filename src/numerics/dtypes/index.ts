@@ -3,6 +3,9 @@
  * f32 to any `DType`. Byte layouts live in the per-format files:
  *   f32   4 bytes per value, IEEE binary32, little-endian
  *   f16   ./f16.ts      bf16  ./bf16.ts      q8_0  ./q8-0.ts      q4_0  ./q4-0.ts
+ *   q4_k  ./q4-k.ts     q5_k  ./q5-k.ts      q6_k  ./q6-k.ts
+ *   f8_e4m3 / f8_e5m2 ./fp8.ts   ggml_mxfp4 ./ggml-mxfp4.ts   ggml_nvfp4 ./ggml-nvfp4.ts
+ *   Matrices with separate scales: nvfp4 ./nvfp4.ts, mxfp4 / mxfp8 ./mx.ts, FP8 + scale ./fp8.ts
  */
 import { TandemError } from '../../errors.js';
 import { DTYPE_LAYOUT, rowBytes, tensorBytes, type DType, type Matrix } from '../tensor.js';
@@ -10,6 +13,14 @@ import { decodeBf16, encodeBf16 } from './bf16.js';
 import { decodeF16, encodeF16 } from './f16.js';
 import { dequantizeQ4_0, quantizeQ4_0 } from './q4-0.js';
 import { dequantizeQ8_0, quantizeQ8_0 } from './q8-0.js';
+import { dequantizeQ4_K, quantizeQ4_K } from './q4-k.js';
+import { dequantizeQ5_K, quantizeQ5_K } from './q5-k.js';
+import { dequantizeQ6_K, quantizeQ6_K } from './q6-k.js';
+import { decodeFp8, decodeFp8Row, encodeFp8 } from './fp8.js';
+import { dequantizeGgmlMxfp4, quantizeGgmlMxfp4 } from './ggml-mxfp4.js';
+import { dequantizeGgmlNvfp4, quantizeGgmlNvfp4 } from './ggml-nvfp4.js';
+import { decodeNvfp4Row } from './nvfp4.js';
+import { decodeMxRow } from './mx.js';
 
 export { bf16ToF32, decodeBf16, encodeBf16, f32ToBf16 } from './bf16.js';
 export { decodeF16, encodeF16, f16ToF32, f32ToF16 } from './f16.js';
@@ -43,6 +54,31 @@ function decodeInto(dtype: DType, src: Uint8Array, count: number, out: Float32Ar
       return dequantizeQ8_0(src, count, out, outOffset);
     case 'q4_0':
       return dequantizeQ4_0(src, count, out, outOffset);
+    case 'q4_k':
+      return dequantizeQ4_K(src, count, out, outOffset);
+    case 'q5_k':
+      return dequantizeQ5_K(src, count, out, outOffset);
+    case 'q6_k':
+      return dequantizeQ6_K(src, count, out, outOffset);
+    case 'ggml_mxfp4':
+      return dequantizeGgmlMxfp4(src, count, out, outOffset);
+    case 'ggml_nvfp4':
+      return dequantizeGgmlNvfp4(src, count, out, outOffset);
+    case 'f8_e4m3':
+      return decodeFp8('e4m3', src, count, out, outOffset);
+    case 'f8_e5m2':
+      return decodeFp8('e5m2', src, count, out, outOffset);
+    case 'u8':
+      for (let i = 0; i < count; i++) out[outOffset + i] = src[i]!;
+      return;
+    case 'i8':
+      for (let i = 0; i < count; i++) out[outOffset + i] = (src[i]! << 24) >> 24;
+      return;
+    case 'i32': {
+      const view = new DataView(src.buffer, src.byteOffset, count * 4);
+      for (let i = 0; i < count; i++) out[outOffset + i] = view.getInt32(i * 4, true);
+      return;
+    }
   }
 }
 
@@ -58,9 +94,21 @@ export function decodeRow(m: Matrix, row: number, out: Float32Array, outOffset =
   if (!Number.isInteger(row) || row < 0 || row >= m.rows) {
     throw new TandemError('BAD_ARGUMENT', `decodeRow: row ${row} is outside a matrix of ${m.rows} rows`);
   }
-  checkCount('decodeRow', m.dtype, m.cols);
-  const bytes = rowBytes(m.dtype, m.cols);
-  decodeInto(m.dtype, m.data.subarray(row * bytes, (row + 1) * bytes), m.cols, out, outOffset);
+  switch (m.dtype) {
+    case 'f8_e4m3':
+    case 'f8_e5m2':
+      return decodeFp8Row(m, row, out, outOffset);
+    case 'nvfp4':
+      return decodeNvfp4Row(m, row, out, outOffset);
+    case 'mxfp4':
+    case 'mxfp8':
+      return decodeMxRow(m, row, out, outOffset);
+    default: {
+      checkCount('decodeRow', m.dtype, m.cols);
+      const bytes = rowBytes(m.dtype, m.cols);
+      decodeInto(m.dtype, m.data.subarray(row * bytes, (row + 1) * bytes), m.cols, out, outOffset);
+    }
+  }
 }
 
 /**
@@ -98,6 +146,24 @@ export function fromFloat32(dtype: DType, src: Float32Array): Uint8Array {
       return quantizeQ8_0(src);
     case 'q4_0':
       return quantizeQ4_0(src);
+    case 'q4_k':
+      return quantizeQ4_K(src);
+    case 'q5_k':
+      return quantizeQ5_K(src);
+    case 'q6_k':
+      return quantizeQ6_K(src);
+    case 'ggml_mxfp4':
+      return quantizeGgmlMxfp4(src);
+    case 'ggml_nvfp4':
+      return quantizeGgmlNvfp4(src);
+    case 'f8_e4m3':
+      return encodeFp8('e4m3', src);
+    case 'f8_e5m2':
+      return encodeFp8('e5m2', src);
+    case 'u8':
+    case 'i8':
+    case 'i32':
+      throw new TandemError('BAD_ARGUMENT', `fromFloat32: ${dtype} is an integer storage type, not a float encoding`);
   }
 }
 

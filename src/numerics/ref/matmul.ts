@@ -1,17 +1,36 @@
-/** Reference matmul over any stored weight format: decode one weight row at a time, dot it with every input row. */
+/**
+ * Reference matmul over any stored weight format: decode one weight row at a time, dot it with every input row.
+ * When the weight carries an activation format (W8A8 / W4A4 emulation), the input rows are first quantized and
+ * dequantized the way the real kernel quantizes them (FP8 per-tensor, or NVFP4 with 16-element block scales).
+ */
 import type { Matrix } from '../tensor.js';
 import { decodeRow } from '../dtypes/index.js';
+import { fp8FakeQuant } from '../dtypes/fp8.js';
+import { nvfp4FakeQuant } from '../dtypes/nvfp4.js';
 
-/** out[t, r] = Σ_c x[t, c] · W[r, c] with f32 accumulation (sequential over c). x: [T, cols], out: [T, rows]. */
+/** The input as the kernel sees it: `x` itself, or a fake-quantized copy. */
+export function kernelInput(x: Float32Array, T: number, w: Matrix): Float32Array {
+  if (!w.act) return x;
+  const q = x.slice(0, T * w.cols);
+  for (let t = 0; t < T; t++) {
+    const row = q.subarray(t * w.cols, (t + 1) * w.cols);
+    if (w.act.format === 'fp8') fp8FakeQuant(row, w.cols, w.act.scale);
+    else nvfp4FakeQuant(row, w.cols, w.act.scale);
+  }
+  return q;
+}
+
+/** out[t, r] = Σ_c x[t, c] · W[r, c] with f32 storage and f64 accumulation. x: [T, cols], out: [T, rows]. */
 export function matmulRef(out: Float32Array, x: Float32Array, T: number, w: Matrix): void {
   const { rows, cols } = w;
+  const xin = kernelInput(x, T, w);
   const row = new Float32Array(cols);
   for (let r = 0; r < rows; r++) {
     decodeRow(w, r, row);
     for (let t = 0; t < T; t++) {
       const xo = t * cols;
       let acc = 0;
-      for (let c = 0; c < cols; c++) acc += x[xo + c]! * row[c]!;
+      for (let c = 0; c < cols; c++) acc += xin[xo + c]! * row[c]!;
       out[t * rows + r] = acc;
     }
   }

@@ -4,7 +4,6 @@ import { Rng } from '../../testing/rng.js';
 import { TOLERANCE, maxAbsDiff } from '../../testing/tolerances.js';
 import type { ScanArgs } from '../backend.js';
 import { fromFloat32 } from '../dtypes/index.js';
-import type { DType } from '../tensor.js';
 import { ssmScanRef } from './ssm-scan.js';
 import { ssdChunkScanRef } from './ssd-chunk-scan.js';
 import { conv1dRef } from './conv1d.js';
@@ -84,7 +83,7 @@ test('matmul over every storage type equals f32 matmul of the decoded weights', 
   const w = rand(rng, rows * cols), x = rand(rng, T * cols);
   const ref = new Float32Array(T * rows);
   matmulRef(ref, x, T, { dtype: 'f32', rows, cols, data: new Uint8Array(w.buffer) });
-  for (const dtype of ['f16', 'bf16', 'q8_0', 'q4_0'] as DType[]) {
+  for (const dtype of ['f16', 'bf16', 'q8_0', 'q4_0'] as const) {
     const out = new Float32Array(T * rows);
     matmulRef(out, x, T, { dtype, rows, cols, data: fromFloat32(dtype, w) });
     const d = maxAbsDiff(out, ref).maxAbs;
@@ -99,7 +98,7 @@ test('attention: a single key gets all the weight; causal mask hides later keys;
   const k = Float32Array.from([1, 0, 0, 1]);
   const v = Float32Array.from([10, 20, 30, 40]);
   const out = new Float32Array(8);
-  attentionRef({ T: 2, pos0: 0, numHeads: nq, numKvHeads: nkv, headDim: dh, q, k, v, out });
+  attentionRef({ T: 2, pos0: 0, numHeads: nq, numKvHeads: nkv, headDim: dh, q, kv: { format: 'f32', k, v }, out });
   assert.deepEqual([...out.subarray(0, 4)], [10, 20, 10, 20], 'position 0 sees only key 0');
   const e = Math.exp(1 / Math.sqrt(2));
   const w0 = e / (e + 1); // head 0 at position 1 prefers key 0
