@@ -35,7 +35,7 @@ function byFormat(s: EvalSide): string {
 /** Rows of the two-column model table. */
 function sideRows(r: EvalQuantReport): Array<[string, string, string]> {
   const row = (label: string, f: (s: EvalSide) => string): [string, string, string] => [label, f(r.reference), f(r.candidate)];
-  const tps = (s: EvalSide): string => (s.seconds.eval > 0 ? `${(r.metrics.tokensUsed / s.seconds.eval).toFixed(1)} tok/s` : '–');
+  const tps = (s: EvalSide): string => (s.seconds.eval > 0 ? `${((r.metrics.chunks * (r.metrics.ctx - 1)) / s.seconds.eval).toFixed(1)} tok/s` : '–');
   return [
     row('path', (s) => s.path),
     row('format', (s) => (s.format === 'hf' ? 'HF safetensors' : 'GGUF') + (s.emulateActivations ? ', activations emulated' : '')),

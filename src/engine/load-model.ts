@@ -29,7 +29,10 @@ export interface LoadedModel {
 
 export interface LoadOptions {
   readonly backend?: Backend;
-  /** Emulate the activation quantization of real FP8 (W8A8) / NVFP4 (W4A4) kernels; default weight-only. */
+  /**
+   * Emulate the activation quantization of the real kernels: W8A8 FP8 / W4A4 NVFP4 for ModelOpt checkpoints, ggml's
+   * vec_dot types (Q8_0, Q8_K, F16, BF16) for GGUF weights, as llama.cpp does. Default: weight-only.
+   */
   readonly emulateActivations?: boolean;
   /** KV cache storage for attention layers (default f32). */
   readonly kvCache?: StateFormat['kv'];
@@ -70,7 +73,7 @@ function loadHf(dir: string, backend: Backend, opts: LoadOptions): LoadedModel {
 function loadGguf(path: string, backend: Backend, opts: LoadOptions): LoadedModel {
   const f = readGgufFile(path);
   const config = configFromGguf(f, path);
-  const weights = buildWeights(config, f.tensors, 'gguf', path);
+  const weights = buildWeights(config, f.tensors, 'gguf', path, { scheme: { kind: 'none' }, emulateActivations: opts.emulateActivations ?? false });
   const model: Model = { config, weights, backend, fingerprint: modelFingerprint(config, weights), stateFormat: stateFormat(opts) };
   return { model, format: 'gguf', path, tokenizer: once(() => tokenizerFromGguf(ggufTokenizerMeta(f, path))) };
 }

@@ -8,7 +8,7 @@
  *              reciprocal of ModelOpt's decode scale, and are inverted here.
  * Codes stay packed (zero-copy views); only the scalar scales are read.
  */
-import type { ActivationQuant, Matrix } from '../numerics/tensor.js';
+import { GGML_ACTIVATION, type ActivationQuant, type Matrix, type PlainMatrix } from '../numerics/tensor.js';
 import type { Collector } from './collector.js';
 import type { RawTensor } from './raw-tensor.js';
 import type { QuantScheme } from './quant-config.js';
@@ -78,7 +78,13 @@ export function resolveMatrix(col: Collector, spec: TensorSpec, o: ResolveOption
   if (w.dtype === 'u8' && o.scheme.kind !== 'none') return nvfp4(col, p, w, spec, o, false);
   const t = col.check(w, spec.shape, ['f32', 'f16', 'bf16', 'q8_0', 'q4_0', 'q4_k', 'q5_k', 'q6_k', 'ggml_mxfp4', 'ggml_nvfp4']);
   if (!t) return undefined;
-  const rows = t.shape[0]!;
-  const cols = t.shape.slice(1).reduce((a, b) => a * b, 1);
-  return { dtype: t.dtype as Exclude<Matrix['dtype'], 'f8_e4m3' | 'f8_e5m2' | 'nvfp4' | 'mxfp4' | 'mxfp8'>, rows, cols, data: t.data };
+  return plainMatrix(t, o.emulateActivations);
+}
+
+/** A self-contained (float or ggml block) matrix; with emulation, ggml's vec_dot activation type is attached. */
+export function plainMatrix(t: RawTensor, emulate: boolean, rows = t.shape[0]!, data = t.data): PlainMatrix {
+  const cols = t.shape[t.shape.length - 1]!;
+  const dtype = t.dtype as PlainMatrix['dtype'];
+  const a = emulate ? GGML_ACTIVATION[dtype] : undefined;
+  return { dtype, rows, cols, data, ...(a ? { act: { format: a, scale: 0 } } : {}) };
 }

@@ -5,13 +5,13 @@
  * Linear weights stay in their stored format (`Matrix`, zero-copy views into the file). Small vectors (norms, biases,
  * A, D, conv taps) are decoded to f32. Layer weights are a discriminated union tagged by `kind`.
  */
-import { rowBytes, matrixBytes, type Matrix, type PlainMatrix } from '../numerics/tensor.js';
+import { rowBytes, matrixBytes, type Matrix } from '../numerics/tensor.js';
 import { toFloat32 } from '../numerics/dtypes/index.js';
 import type { ModelConfig } from './config.js';
 import type { RawTensor, TensorMap } from './raw-tensor.js';
 import { modelSpecs, type CheckpointNaming, type LayerSpecs, type TensorSpec } from './tensor-names.js';
 import { Collector } from './collector.js';
-import { resolveMatrix, type ResolveOptions } from './matrix-resolve.js';
+import { plainMatrix, resolveMatrix, type ResolveOptions } from './matrix-resolve.js';
 
 export interface MambaWeights {
   readonly kind: 'mamba2';
@@ -81,11 +81,10 @@ function toVector(t: RawTensor, role: TensorSpec['role']): Float32Array {
   return a;
 }
 
-function splitExperts(t: RawTensor): Matrix[] {
+function splitExperts(t: RawTensor, emulate: boolean): Matrix[] {
   const [E, rows, cols] = t.shape as [number, number, number];
   const stride = rows * rowBytes(t.dtype, cols);
-  const dtype = t.dtype as PlainMatrix['dtype'];
-  return Array.from({ length: E }, (_, e) => ({ dtype, rows, cols, data: t.data.subarray(e * stride, (e + 1) * stride) }));
+  return Array.from({ length: E }, (_, e) => plainMatrix(t, emulate, rows, t.data.subarray(e * stride, (e + 1) * stride)));
 }
 
 type Resolved = Record<string, Matrix | Float32Array | Matrix[]>;
@@ -96,7 +95,7 @@ function resolveOne(col: Collector, spec: TensorSpec, o: ResolveOptions): Matrix
   if (spec.role === 'matrix') return resolveMatrix(col, spec, o);
   const t = col.need(spec.name, spec.shape, spec.role === 'experts' ? PLAIN : undefined);
   if (!t) return undefined;
-  return spec.role === 'experts' ? splitExperts(t) : toVector(t, spec.role);
+  return spec.role === 'experts' ? splitExperts(t, o.emulateActivations) : toVector(t, spec.role);
 }
 
 function resolveLayer(specs: LayerSpecs, col: Collector, o: ResolveOptions): Resolved | undefined {

@@ -45,12 +45,20 @@ export function tensorBytes(dtype: DType, count: number): number {
 /** Storage types whose rows decode on their own (floats and ggml blocks). */
 export type SelfContainedDType = Exclude<DType, 'f8_e4m3' | 'f8_e5m2' | 'u8' | 'i8' | 'i32'>;
 
-/** Static activation quantization a real low-precision kernel applies to the matmul input (W8A8 / W4A4). */
+/**
+ * The activation quantization a real low-precision kernel applies to its matmul input: W8A8 FP8 / W4A4 NVFP4
+ * (TensorRT-LLM) or ggml's CPU vec_dot types (Q8_0, Q8_K, F16, BF16). See dtypes/activation-quant.ts.
+ */
 export interface ActivationQuant {
-  readonly format: 'fp8' | 'nvfp4';
-  /** Calibrated per-tensor decode scale (ModelOpt `input_scale`); 0 = compute it from the input (dynamic). */
+  readonly format: 'fp8' | 'nvfp4' | 'q8_0' | 'q8_k' | 'f16' | 'bf16';
+  /** fp8 / nvfp4: calibrated per-tensor decode scale (ModelOpt `input_scale`); 0 = from the input (dynamic). */
   readonly scale: number;
 }
+
+/** ggml CPU `vec_dot_type` of each weight type: what llama.cpp quantizes the activations to (f32 = nothing). */
+export const GGML_ACTIVATION: Readonly<Partial<Record<DType, ActivationQuant['format']>>> = {
+  f16: 'f16', bf16: 'bf16', q8_0: 'q8_0', q4_0: 'q8_0', ggml_mxfp4: 'q8_0', ggml_nvfp4: 'q8_0', q4_k: 'q8_k', q5_k: 'q8_k', q6_k: 'q8_k',
+};
 
 interface MatrixBase {
   readonly rows: number;

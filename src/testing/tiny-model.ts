@@ -29,6 +29,8 @@ export interface TinyOptions {
   readonly maxPositions?: number;
   /** LatentMoE (Nemotron 3 Super style): experts work in an ℓ-wide latent space. */
   readonly latentSize?: number;
+  /** config.json keys to override (e.g. a wider hidden_size for 256-element K-quant blocks). */
+  readonly overrides?: Readonly<Record<string, unknown>>;
 }
 
 export const TINY_DENSE_PATTERN = 'M*-M';
@@ -109,7 +111,7 @@ export function makeTiny(dir: string, opts: TinyOptions = {}): ModelConfig {
   const seed = opts.seed ?? 0;
   const { tokenizerJson, tokenizerConfig } = makeTinyTokenizer();
   const tokMeta = tokenizerToGgufMeta(tokenizerJson, tokenizerConfig);
-  const configJson = tinyConfigJson(pattern, tokMeta.tokens.length, opts.maxPositions ?? 2048, opts.latentSize);
+  const configJson = { ...tinyConfigJson(pattern, tokMeta.tokens.length, opts.maxPositions ?? 2048, opts.latentSize), ...opts.overrides };
   const cfg = parseModelConfig(configJson);
   const tensors = tinyTensors(cfg, seed, opts.dtype ?? 'f32');
   mkdirSync(dir, { recursive: true });

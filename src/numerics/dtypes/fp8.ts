@@ -155,8 +155,8 @@ function absMax(x: ArrayLike<number>, n: number): number {
   let amax = 0;
   for (let i = 0; i < n; i++) {
     const a = Math.abs(x[i]!);
-    if (a > amax || a !== a) amax = a;
-    if (amax !== amax) break;
+    if (a !== a) return NaN;
+    if (a > amax) amax = a;
   }
   return amax;
 }

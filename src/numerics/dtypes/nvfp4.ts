@@ -136,7 +136,8 @@ function absMax(x: ArrayLike<number>, n: number): number {
   let amax = 0;
   for (let i = 0; i < n; i++) {
     const a = Math.abs(x[i]!);
-    if (!(a <= amax)) amax = a; // NaN sticks
+    if (a !== a) return NaN;
+    if (a > amax) amax = a;
   }
   return amax;
 }

@@ -1,22 +1,17 @@
 /**
  * Reference matmul over any stored weight format: decode one weight row at a time, dot it with every input row.
- * When the weight carries an activation format (W8A8 / W4A4 emulation), the input rows are first quantized and
- * dequantized the way the real kernel quantizes them (FP8 per-tensor, or NVFP4 with 16-element block scales).
+ * When the weight carries an activation format (emulation of W8A8 / W4A4 or of ggml's vec_dot types), the input rows
+ * are first quantized and dequantized the way the real kernel quantizes them.
  */
 import type { Matrix } from '../tensor.js';
 import { decodeRow } from '../dtypes/index.js';
-import { fp8FakeQuant } from '../dtypes/fp8.js';
-import { nvfp4FakeQuant } from '../dtypes/nvfp4.js';
+import { fakeQuantRow } from '../dtypes/activation-quant.js';
 
 /** The input as the kernel sees it: `x` itself, or a fake-quantized copy. */
 export function kernelInput(x: Float32Array, T: number, w: Matrix): Float32Array {
   if (!w.act) return x;
   const q = x.slice(0, T * w.cols);
-  for (let t = 0; t < T; t++) {
-    const row = q.subarray(t * w.cols, (t + 1) * w.cols);
-    if (w.act.format === 'fp8') fp8FakeQuant(row, w.cols, w.act.scale);
-    else nvfp4FakeQuant(row, w.cols, w.act.scale);
-  }
+  for (let t = 0; t < T; t++) fakeQuantRow(q.subarray(t * w.cols, (t + 1) * w.cols), w.cols, w.act);
   return q;
 }
 
