@@ -29,6 +29,8 @@ export interface TinyOptions {
   readonly maxPositions?: number;
   /** LatentMoE (Nemotron 3 Super style): experts work in an ℓ-wide latent space. */
   readonly latentSize?: number;
+  /** Scale of the LM head init (default 3: peaked distributions; 1 gives flatter, less chaotic ones). */
+  readonly headScale?: number;
   /** config.json keys to override (e.g. a wider hidden_size for 256-element K-quant blocks). */
   readonly overrides?: Readonly<Record<string, unknown>>;
 }
@@ -66,7 +68,7 @@ export function tinyConfigJson(pattern: string, vocabSize: number, maxPositions:
 }
 
 /** Random values for one tensor, by its role in the model (scales keep activations O(1) and Δ ≫ 1e-3). */
-function initValues(slot: string, spec: TensorSpec, rng: Rng): Float32Array {
+function initValues(slot: string, spec: TensorSpec, rng: Rng, headScale: number): Float32Array {
   const n = spec.shape.reduce((a, b) => a * b, 1);
   const v = new Float32Array(n);
   const fill = (f: () => number): Float32Array => {
@@ -82,12 +84,12 @@ function initValues(slot: string, spec: TensorSpec, rng: Rng): Float32Array {
   if (slot === 'D') return fill(() => rng.uniform(0.5, 1.5));
   if (slot === 'routerBias') return fill(() => rng.uniform(-0.05, 0.05));
   if (slot === 'embed') return fill(() => 0.5 * rng.normal());
-  const scale = (slot === 'lmHead' ? 3 : 1) / Math.sqrt(cols);
+  const scale = (slot === 'lmHead' ? headScale : 1) / Math.sqrt(cols);
   return fill(() => scale * rng.normal());
 }
 
 /** Generate the weights of `cfg` as HF-named tensors, in table order. */
-export function tinyTensors(cfg: ModelConfig, seed: number, dtype: DType): RawTensor[] {
+export function tinyTensors(cfg: ModelConfig, seed: number, dtype: DType, headScale = 3): RawTensor[] {
   const rng = new Rng(seed);
   const specs = modelSpecs(cfg, 'hf');
   const entries: Array<[string, TensorSpec]> = [['embed', specs.embed]];
@@ -95,7 +97,7 @@ export function tinyTensors(cfg: ModelConfig, seed: number, dtype: DType): RawTe
   entries.push(['normF', specs.normF]);
   if (specs.lmHead) entries.push(['lmHead', specs.lmHead]);
   return entries.map(([slot, spec]) => {
-    const values = initValues(slot, spec, rng);
+    const values = initValues(slot, spec, rng, headScale);
     const dt: DType = spec.role === 'matrix' ? dtype : 'f32';
     return { name: spec.name, dtype: dt, shape: spec.shape, data: fromFloat32(dt, values) };
   });
@@ -113,7 +115,7 @@ export function makeTiny(dir: string, opts: TinyOptions = {}): ModelConfig {
   const tokMeta = tokenizerToGgufMeta(tokenizerJson, tokenizerConfig);
   const configJson = { ...tinyConfigJson(pattern, tokMeta.tokens.length, opts.maxPositions ?? 2048, opts.latentSize), ...opts.overrides };
   const cfg = parseModelConfig(configJson);
-  const tensors = tinyTensors(cfg, seed, opts.dtype ?? 'f32');
+  const tensors = tinyTensors(cfg, seed, opts.dtype ?? 'f32', opts.headScale);
   mkdirSync(dir, { recursive: true });
   writeJson(join(dir, 'config.json'), configJson);
   writeJson(join(dir, 'generation_config.json'), { bos_token_id: 1, eos_token_id: [2, 4], pad_token_id: 0 });

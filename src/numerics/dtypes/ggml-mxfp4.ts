@@ -30,7 +30,8 @@ export const GGML_KVALUES_FP4: readonly number[] = [0, 1, 2, 3, 4, 6, 8, 12, 0, 
 const fround = Math.fround;
 
 /** ggml's `best_index_mxfp4(x, e)`: the first code whose doubled value times `d` is nearest to x, in FP32. */
-export function ggmlBestIndexFp4(x: number, d: number): number {
+export function ggmlBestIndexFp4(xIn: number, d: number): number {
+  const x = fround(xIn);
   let best = 0;
   let bestErr = Math.abs(fround(fround(GGML_KVALUES_FP4[0]! * d) - x));
   for (let i = 1; i < 16; i++) {
@@ -51,7 +52,8 @@ function toUint8(v: number): number {
 
 /** The ggml E8M0 byte of a block amax: (uint8) (floorf(log2f(amax)) − 2 + 127), 0 for amax ≤ 0. */
 export function ggmlMxfp4Exponent(amax: number): number {
-  return amax > 0 ? toUint8(Math.floor(fround(Math.log2(amax))) - 2 + 127) : 0;
+  const a = fround(amax);
+  return a > 0 ? toUint8(Math.floor(fround(Math.log2(a))) - 2 + 127) : 0;
 }
 
 /** GGML_E8M0_TO_FP32_HALF: 2^(e − 128) for every byte (ggml does not treat 0xFF as NaN). */
