@@ -12,6 +12,8 @@ export interface InspectReport {
   readonly layers: Readonly<Record<string, number>>;
   readonly parameters: number;
   readonly bytesByFormat: Readonly<Record<string, number>>;
+  /** Bits per weight of each format (bytes incl. scales ÷ elements). */
+  readonly bitsPerWeight: Readonly<Record<string, number>>;
   readonly state: { readonly fixedBytes: number; readonly bytesPerToken: number; readonly at: Readonly<Record<string, number>> };
   readonly config: ModelConfig;
   readonly fingerprint: string;
@@ -20,7 +22,8 @@ export interface InspectReport {
 export function inspectModel(path: string): InspectReport {
   const { model, format } = loadModel(path);
   const cfg = model.config;
-  const { params, bytes } = weightTally(model.weights);
+  const { params, bytes, elements } = weightTally(model.weights);
+  const bitsPerWeight = Object.fromEntries(Object.entries(bytes).map(([k, b]) => [k, (8 * b) / elements[k]!]));
   const layers: Record<string, number> = {};
   for (const k of cfg.layers) layers[k] = (layers[k] ?? 0) + 1;
   const sb = stateBytes(cfg, 0);
@@ -28,7 +31,7 @@ export function inspectModel(path: string): InspectReport {
   for (const [label, n] of [['8k', 8192], ['128k', 131072], ['1M', 1048576]] as const) at[label] = stateBytes(cfg, n).total;
   return {
     path, format, architecture: cfg.moe ? 'nemotron_h_moe' : 'nemotron_h', pattern: layerPattern(cfg), layers, parameters: params,
-    bytesByFormat: bytes, state: { fixedBytes: sb.fixed, bytesPerToken: sb.perToken, at }, config: cfg, fingerprint: model.fingerprint,
+    bytesByFormat: bytes, bitsPerWeight, state: { fixedBytes: sb.fixed, bytesPerToken: sb.perToken, at }, config: cfg, fingerprint: model.fingerprint,
   };
 }
 
@@ -58,7 +61,8 @@ export function formatInspect(r: InspectReport): string {
   if (c.moe) lines.push(`moe            ${c.moe.numExperts} experts, top-${c.moe.topK}, width ${c.moe.expertDim}, shared ${c.moe.sharedDim}, scale ${c.moe.routedScale}${c.moe.hasLatent ? `, latent ${c.moe.latentSize}` : ''}`);
   lines.push(`parameters     ${r.parameters.toLocaleString('en-US')}`);
   const total = Object.values(r.bytesByFormat).reduce((x, y) => x + y, 0);
-  lines.push(`weights        ${humanBytes(total)} (${Object.entries(r.bytesByFormat).map(([k, b]) => `${k} ${humanBytes(b)}`).join(', ')})`);
+  const bpw = (8 * total) / r.parameters;
+  lines.push(`weights        ${humanBytes(total)}, ${bpw.toFixed(2)} bits/weight (${Object.entries(r.bytesByFormat).map(([k, b]) => `${k} ${humanBytes(b)} at ${r.bitsPerWeight[k]!.toFixed(2)} bits`).join(', ')})`);
   lines.push(`state          ${humanBytes(r.state.fixedBytes)} fixed (Mamba conv+SSM, f32) + ${humanBytes(r.state.bytesPerToken)}/token (attention KV, f32)`);
   lines.push(`state/sequence ${Object.entries(r.state.at).map(([k, b]) => `${k}: ${humanBytes(b)}`).join(' · ')}`);
   lines.push(`fingerprint    ${r.fingerprint.slice(0, 16)}`);

@@ -32,6 +32,9 @@ function program(): Command {
     .option('--seed <n>', 'random seed (same seed, same output)', intOption('--seed', 0))
     .option('--stop <text>', 'stop string (repeatable)', collect)
     .option('--prefill-chunk <n>', 'prompt tokens per forward pass', intOption('--prefill-chunk', 1), 256)
+    .addOption(new Option('--kv-cache <type>', 'attention KV cache storage').choices(['f32', 'fp8']).default('f32'))
+    .addOption(new Option('--ssm-state <type>', 'Mamba SSM state storage').choices(['f32', 'bf16']).default('f32'))
+    .option('--emulate-activations', 'quantize matmul inputs like the real low-precision kernels (W8A8/W4A4, ggml Q8)')
     .action((f: RunFlags) => runCommand(f));
 
   p.command('logprobs')

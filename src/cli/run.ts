@@ -21,6 +21,9 @@ export interface RunFlags {
   readonly seed?: number;
   readonly stop?: string[];
   readonly prefillChunk: number;
+  readonly kvCache: 'f32' | 'fp8';
+  readonly ssmState: 'f32' | 'bf16';
+  readonly emulateActivations?: boolean;
 }
 
 function promptIds(tok: TextTokenizer, f: RunFlags): number[] {
@@ -43,7 +46,7 @@ export function runCommand(f: RunFlags): void {
   const sampling = validateSampling({
     temperature: f.temperature, topK: f.topK, topP: f.topP, minP: f.minP, repetitionPenalty: f.repetitionPenalty, seed: f.seed,
   });
-  const loaded = loadModel(path);
+  const loaded = loadModel(path, { kvCache: f.kvCache, ssmState: f.ssmState, emulateActivations: f.emulateActivations ?? false });
   const tok = loaded.tokenizer();
   const ids = promptIds(tok, f);
   for (const part of generate(loaded.model, tok, ids, { maxTokens: f.maxTokens, sampling, stop: f.stop ?? [], prefillChunk: f.prefillChunk })) {

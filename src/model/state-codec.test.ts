@@ -63,3 +63,29 @@ test('a state from another model or another layout is refused', () => {
   const other = parseModelConfig(tinyConfigJson('M*-MM', 300, 512));
   refused(() => deserializeState(other, 'fp-a', blob), 'layer layout');
 });
+
+test('FP8 KV and BF16 SSM states round-trip bit-exactly and report their smaller size', () => {
+  const s = createState(cfg, 'fp-a', { kv: 'fp8', ssm: 'bf16' });
+  const rng = new Rng(8);
+  for (let i = 0; i < 11; i++) s.tokens.push(rng.int(300));
+  for (const l of s.layers) {
+    if (l.kind === 'mamba2' && l.ssmFormat === 'bf16') l.ssm.forEach((_, i) => (l.ssm[i] = rng.int(65536) & 0x7f7f));
+    if (l.kind === 'attention' && l.format === 'fp8') {
+      reserveKv(l, 11, kvDim(cfg), cfg.attention.numKvHeads);
+      l.k.forEach((_, i) => (l.k[i] = rng.int(127)));
+      l.kScale.forEach((_, i) => (l.kScale[i] = rng.uniform(0.01, 1)));
+    }
+  }
+  const blob = serializeState(cfg, s);
+  const back = deserializeState(cfg, 'fp-a', blob);
+  back.layers.forEach((l, i) => {
+    const o = s.layers[i]!;
+    if (l.kind === 'mamba2' && o.kind === 'mamba2') assert.deepEqual(l.ssm, o.ssm);
+    if (l.kind === 'attention' && o.kind === 'attention' && l.format === 'fp8' && o.format === 'fp8') {
+      assert.deepEqual(l.k, o.k.subarray(0, 11 * kvDim(cfg)));
+      assert.deepEqual(l.kScale, o.kScale.subarray(0, 11 * cfg.attention.numKvHeads));
+    }
+  });
+  const f32 = serializeState(cfg, filledState(11));
+  assert.ok(blob.length < f32.length, `fp8/bf16 blob ${blob.length} B should be smaller than f32 ${f32.length} B`);
+});
