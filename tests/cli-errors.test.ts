@@ -222,3 +222,15 @@ test('nothing lost: a failed logprobs keeps an existing --out file', async () =>
   assertUserError(await logprobs(dir, `1 ${vocabOf(dir) + 7}`, '--out', out), /outside the vocabulary/, { code: 'BAD_INPUT' });
   assert.equal(readFileSync(out, 'utf8'), '{"old":true}\n');
 });
+
+// ── quantize ───────────────────────────────────────────────────────────────────────────────────────────────────────
+
+test('quantize: unknown format, existing --out, ggml format without .gguf, fp8 from a GGUF source', async () => {
+  const dense = fixtureCopy('dense', tmp.dir('q'));
+  const q = (...a: string[]): Promise<CliResult> => cliAsync(['quantize', '--model', dense, ...a]);
+  assertUserError(await q('--format', 'int3', '--out', join(tmp.dir('q1'), 'x')), /--format "int3" is not supported; use one of fp8, nvfp4/, { code: 'BAD_ARGUMENT' });
+  assertUserError(await q('--format', 'fp8', '--out', dense), /already exists; quantize never overwrites/, { code: 'BAD_ARGUMENT' });
+  assertUserError(await q('--format', 'q4_k', '--out', join(tmp.dir('q2'), 'model.bin')), /writes a GGUF file: give --out a path ending in \.gguf/, { code: 'BAD_ARGUMENT' });
+  const fromGguf = await cliAsync(['quantize', '--model', gg(dense), '--format', 'fp8', '--out', join(tmp.dir('q3'), 'o')]);
+  assertUserError(fromGguf, /needs an HF source directory/, { code: 'BAD_ARGUMENT' });
+});

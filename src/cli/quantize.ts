@@ -34,7 +34,7 @@ function summary(r: QuantizeReport, out: string): string {
 export function quantizeCommand(f: QuantizeFlags): void {
   const format = parseQuantFormat(f.format);
   const keep = f.keep?.length === 1 && f.keep[0] === 'none' ? [] : f.keep;
-  if (existsSync(f.out) && f.out !== f.model) {
+  if (existsSync(f.out)) {
     throw new TandemError('BAD_ARGUMENT', `--out ${f.out} already exists; quantize never overwrites: choose a new path or delete it`);
   }
   const loaded = loadModel(f.model);
