@@ -151,7 +151,8 @@ export function decodeFp8Row(m: Fp8Matrix, row: number, out: Float32Array, outOf
   decodeFp8(format, m.data.subarray(row * m.cols, (row + 1) * m.cols), m.cols, out, outOffset, scale);
 }
 
-function absMax(x: ArrayLike<number>, n: number): number {
+/** max |x[i]| over the first `n` elements; NaN as soon as one is NaN (±Inf gives Inf). Shared with nvfp4.ts. */
+export function absMax(x: ArrayLike<number>, n: number): number {
   let amax = 0;
   for (let i = 0; i < n; i++) {
     const a = Math.abs(x[i]!);

@@ -1,13 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { createHash } from 'node:crypto';
-import { TandemError } from '../../errors.js';
-import { mulberry32 } from '../random.js';
 import { dequantizeGgmlMxfp4, ggmlE8m0Half, ggmlMxfp4Exponent, quantizeGgmlMxfp4 } from './ggml-mxfp4.js';
-
-const isBadArgument = (e: unknown): boolean => e instanceof TandemError && e.code === 'BAD_ARGUMENT';
-const hex = (a: Uint8Array): string => [...a].map((b) => b.toString(16).padStart(2, '0').toUpperCase()).join(' ');
-const sha256 = (a: Uint8Array): string => createHash('sha256').update(a).digest('hex');
+import { ggmlFp4Probe, hex, isBadArgument, quantDequant, randomBytes, scaledBlocks, sha256, VECTOR_C } from '../../testing/codec-probes.js';
 
 test('ggml mxfp4: hand-assembled block dequantizes to hand-computed values', () => {
   const block = new Uint8Array(17);
@@ -41,11 +35,7 @@ test('ggml mxfp4: floor-rule scale and first-minimum codes — ties go to the sm
   assert.equal(hex(q.subarray(1, 10)), '06 01 02 04 0D 06 00 00 03');
   // Spec vector C: same scale byte 0x7F as the OCP floor rule, and the same codes as RNE except −0.1 and −0.15 (code 0,
   // not 8): bytes 7 and 8 differ from the spec's split-half packing of the RNE codes (… 80 58 …).
-  const c = new Float32Array([
-    7.0, -3.1, 2.6, 1.2, 0.9, -0.6, 0.35, 0.2, -0.1, 0.05, 4.9, -5.5, 0.0, 1.4, -2.2, 0.74,
-    0.26, -0.3, 1.0, 1.9, -1.1, 0.8, 0.45, -0.15, 2.9, 3.6, -4.4, 0.6, 0.01, -0.7, 1.5, 2.0,
-  ]);
-  assert.equal(hex(quantizeGgmlMxfp4(c)), '7F 17 9D 25 42 A2 29 11 00 50 60 E6 1F 00 93 3C 41');
+  assert.equal(hex(quantizeGgmlMxfp4(VECTOR_C)), '7F 17 9D 25 42 A2 29 11 00 50 60 E6 1F 00 93 3C 41');
   assert.equal(hex(quantizeGgmlMxfp4(new Float32Array(32))), '00' + ' 00'.repeat(16)); // all zero: e = 0
 });
 
@@ -70,15 +60,8 @@ test('ggml mxfp4: counts that are not a multiple of 32 are rejected', () => {
  * half the local E2M1 gap (0.25 / 0.5 / 1 for v ≤ 2 / 4 / 6) plus the clip v − 6 (< 2), times X. Blocks span 1e-6 .. 1e6.
  */
 test('ggml mxfp4: quantize → dequantize round trip stays within the derived bound', () => {
-  const r = mulberry32(0x1739);
-  const x = new Float32Array(1024 * 32);
-  for (let b = 0; b < 1024; b++) {
-    const scale = 10 ** (r() * 12 - 6);
-    for (let j = 0; j < 32; j++) x[b * 32 + j] = (r() + r() + r() - 1.5) * scale;
-  }
-  const q = quantizeGgmlMxfp4(x);
-  const y = new Float32Array(x.length);
-  dequantizeGgmlMxfp4(q, x.length, y);
+  const x = scaledBlocks(0x1739, 1024, -6, 6, (r) => r() + r() + r() - 1.5);
+  const { q, y } = quantDequant(x, quantizeGgmlMxfp4, dequantizeGgmlMxfp4);
   let worst = 0;
   let worstClip = 0;
   for (let i = 0; i < x.length; i++) {
@@ -97,51 +80,15 @@ test('ggml mxfp4: quantize → dequantize round trip stays within the derived bo
 /**
  * Agreement with ggml, frozen as SHA-256 hashes. How they were made: a C harness in /tmp (not committed) linked against
  * `libggml-base.so` from node-llama-cpp's prebuilt llama.cpp (`@node-llama-cpp/linux-x64` 3.21.1, x86-64) called
- * `quantize_row_mxfp4_ref` on `probe()` below and `dequantize_row_mxfp4` on `probeBytes()` (random bytes: every scale
- * byte and code), and these are the SHA-256 of its output (blocks; FP32 little-endian). The same harness compared
- * 80,000 further mixed blocks (random, grid ties, amax just below powers of two, tiny, huge, zero) byte for byte,
- * and dequantization of 80,000 random blocks, with no difference.
+ * `quantize_row_mxfp4_ref` on `ggmlFp4Probe(39)` (src/testing/codec-probes.ts) and `dequantize_row_mxfp4` on
+ * `randomBytes()` (random bytes: every scale byte and code), and these are the SHA-256 of its output (blocks; FP32
+ * little-endian). The same harness compared 80,000 further mixed blocks (random, grid ties, amax just below powers of
+ * two, tiny, huge, zero) byte for byte, and dequantization of 80,000 random blocks, with no difference.
  */
 test('ggml mxfp4: matches ggml quantize_row_mxfp4_ref and dequantize_row_mxfp4 bit for bit', () => {
-  const x = probe(39);
+  const x = ggmlFp4Probe(39, { negInf: false });
   assert.equal(sha256(quantizeGgmlMxfp4(x)), '5bac0b6ffc6ca7b706021774cb485b24dbbdcdcbfc16c3d09d5af9eff832a33e');
   const y = new Float32Array(x.length);
-  dequantizeGgmlMxfp4(probeBytes(39 + 1000, (x.length / 32) * 17), x.length, y);
-  assert.equal(sha256(new Uint8Array(y.buffer)), 'ee7df4c93e00841e452238e92646e5527ef00c4a053a9395068b86e7beb54ccc');
+  dequantizeGgmlMxfp4(randomBytes(39 + 1000, (x.length / 32) * 17), x.length, y);
+  assert.equal(sha256(y), 'ee7df4c93e00841e452238e92646e5527ef00c4a053a9395068b86e7beb54ccc');
 });
-
-/** 1024 blocks of 32 cycling through 11 kinds (see the comments); finite, and no block amax in (0, 2^-125). */
-function probe(seed: number): Float32Array {
-  const r = mulberry32(seed);
-  const x = new Float32Array(1024 * 32);
-  const grid = [0, 0.5, 1, 1.5, 2, 3, 4, 6];
-  for (let b = 0; b < 1024; b++) {
-    const scale = 2 ** Math.floor(r() * 80 - 60);
-    const sub = 2 ** Math.floor(r() * 40 - 20);
-    for (let j = 0; j < 32; j++) {
-      const u = r() * 2 - 1;
-      const k = Math.floor(r() * 7);
-      const tie = (r() < 0.5 ? (grid[k]! + grid[k + 1]!) / 2 : grid[k]!) * (u < 0 ? -1 : 1) * sub;
-      const v = [
-        u, // uniform
-        u * scale * 1.7, // any magnitude 2^-60 .. 2^20
-        tie, // grid points and midpoints of E2M1 times a power of two: ties everywhere
-        j === 0 ? scale * (1 - 2 ** -24 * (1 + (b % 4))) : u * scale * 2 ** -8, // amax just below a power of two
-        j === 5 ? (u < 0 ? -6 : 6) * (240 + 220 * r()) : u * 400, // (ggml NVFP4: UE4M3 top binade)
-        j % 16 === 7 ? 6 * 2 ** -9 * 9 * r() : u * 2 ** -9, // (ggml NVFP4: UE4M3 subnormal scales)
-        0,
-        j % 3 === 0 ? -0 : u * 1e-3,
-        u * 3e38, // near FP32 max
-        j % 2 ? -scale : scale * 0.75, // equal magnitudes of both signs
-        j === 3 ? NaN : u * scale, // NaN: skipped by the amax, coded 0
-      ][b % 11]!;
-      x[b * 32 + j] = v;
-    }
-  }
-  return x;
-}
-
-function probeBytes(seed: number, n: number): Uint8Array {
-  const r = mulberry32(seed);
-  return new Uint8Array(n).map(() => Math.floor(r() * 256));
-}

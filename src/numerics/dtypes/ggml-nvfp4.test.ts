@@ -1,15 +1,10 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { createHash } from 'node:crypto';
-import { TandemError } from '../../errors.js';
 import { mulberry32 } from '../random.js';
 import { f32ToE4m3 } from './fp8.js';
 import { dequantizeGgmlNvfp4, ggmlF32ToUe4m3, ggmlUe4m3Half, quantizeGgmlNvfp4 } from './ggml-nvfp4.js';
 import { quantizeNvfp4, decodeNvfp4Row } from './nvfp4.js';
-
-const isBadArgument = (e: unknown): boolean => e instanceof TandemError && e.code === 'BAD_ARGUMENT';
-const hex = (a: Uint8Array): string => [...a].map((b) => b.toString(16).padStart(2, '0').toUpperCase()).join(' ');
-const sha256 = (a: Uint8Array): string => createHash('sha256').update(a).digest('hex');
+import { decodeRows, ggmlFp4Probe, hex, isBadArgument, quantDequant, randomBytes, sha256 } from '../../testing/codec-probes.js';
 
 test('ggml nvfp4: ggml_ue4m3_to_fp32 returns half the UE4M3 value; 0x00 and 0x7F are 0, bit 7 is ignored', () => {
   const cases: [number, number][] = [
@@ -85,9 +80,7 @@ test('ggml nvfp4: quantize → dequantize round trip stays within the derived bo
   const gauss = (): number => (r() + r() + r() + r() - 2) * Math.sqrt(3);
   for (const [label, sigma] of [['σ = 1', 1], ['weight-like σ = 0.02', 0.02]] as const) {
     const x = new Float32Array(256 * 256).map(() => sigma * gauss());
-    const q = quantizeGgmlNvfp4(x);
-    const y = new Float32Array(x.length);
-    dequantizeGgmlNvfp4(q, x.length, y);
+    const { q, y } = quantDequant(x, quantizeGgmlNvfp4, dequantizeGgmlNvfp4);
     let worst = 0;
     let clipNormal = 0;
     let sq = 0;
@@ -118,9 +111,7 @@ test('ggml nvfp4: quantize → dequantize round trip stays within the derived bo
 });
 
 function nvfp4RelRmse(x: Float32Array): number {
-  const q = quantizeNvfp4(x, 1, x.length);
-  const y = new Float32Array(x.length);
-  decodeNvfp4Row({ dtype: 'nvfp4', rows: 1, cols: x.length, ...q }, 0, y);
+  const y = decodeRows({ dtype: 'nvfp4', rows: 1, cols: x.length, ...quantizeNvfp4(x, 1, x.length) }, decodeNvfp4Row);
   let sq = 0;
   let ss = 0;
   for (let i = 0; i < x.length; i++) {
@@ -133,51 +124,16 @@ function nvfp4RelRmse(x: Float32Array): number {
 /**
  * Agreement with ggml, frozen as SHA-256 hashes. How they were made: a C harness in /tmp (not committed) linked against
  * `libggml-base.so` from node-llama-cpp's prebuilt llama.cpp (`@node-llama-cpp/linux-x64` 3.21.1, x86-64) called
- * `quantize_row_nvfp4_ref` on `probe()` below and `dequantize_row_nvfp4` on `probeBytes()` (random bytes: every scale
- * byte and code), and these are the SHA-256 of its output (blocks; FP32 little-endian). The same harness compared
- * 40,000 further mixed super-blocks (random, grid ties, UE4M3 top-binade and subnormal scales, tiny, huge, zero, NaN,
- * ±Inf) byte for byte, and dequantization of 40,000 random super-blocks, with no difference.
+ * `quantize_row_nvfp4_ref` on `ggmlFp4Probe(40)` (src/testing/codec-probes.ts) and `dequantize_row_nvfp4` on
+ * `randomBytes()` (random bytes: every scale byte and code), and these are the SHA-256 of its output (blocks; FP32
+ * little-endian). The same harness compared 40,000 further mixed super-blocks (random, grid ties, UE4M3 top-binade and
+ * subnormal scales, tiny, huge, zero, NaN, ±Inf) byte for byte, and dequantization of 40,000 random super-blocks, with
+ * no difference.
  */
 test('ggml nvfp4: matches ggml quantize_row_nvfp4_ref and dequantize_row_nvfp4 bit for bit', () => {
-  const x = probe(40);
+  const x = ggmlFp4Probe(40, { negInf: true });
   assert.equal(sha256(quantizeGgmlNvfp4(x)), 'df214e5611eb37e0708020a38a7f1bf11f5b68f760d84dd7a5fff61080f900b1');
   const y = new Float32Array(x.length);
-  dequantizeGgmlNvfp4(probeBytes(40 + 1000, (x.length / 64) * 36), x.length, y);
-  assert.equal(sha256(new Uint8Array(y.buffer)), '8859e828f9cf88e9f041f973d837c77185a81e009aca1fc6f0a0c6a477118090');
+  dequantizeGgmlNvfp4(randomBytes(40 + 1000, (x.length / 64) * 36), x.length, y);
+  assert.equal(sha256(y), '8859e828f9cf88e9f041f973d837c77185a81e009aca1fc6f0a0c6a477118090');
 });
-
-/** 1024 runs of 32 values cycling through 11 kinds (see the comments), NaN and −Inf included. */
-function probe(seed: number): Float32Array {
-  const r = mulberry32(seed);
-  const x = new Float32Array(1024 * 32);
-  const grid = [0, 0.5, 1, 1.5, 2, 3, 4, 6];
-  for (let b = 0; b < 1024; b++) {
-    const scale = 2 ** Math.floor(r() * 80 - 60);
-    const sub = 2 ** Math.floor(r() * 40 - 20);
-    for (let j = 0; j < 32; j++) {
-      const u = r() * 2 - 1;
-      const k = Math.floor(r() * 7);
-      const tie = (r() < 0.5 ? (grid[k]! + grid[k + 1]!) / 2 : grid[k]!) * (u < 0 ? -1 : 1) * sub;
-      const v = [
-        u, // uniform
-        u * scale * 1.7, // any magnitude 2^-60 .. 2^20
-        tie, // grid points and midpoints of E2M1 times a power of two: ties everywhere
-        j === 0 ? scale * (1 - 2 ** -24 * (1 + (b % 4))) : u * scale * 2 ** -8, // amax just below a power of two
-        j === 5 ? (u < 0 ? -6 : 6) * (240 + 220 * r()) : u * 400, // UE4M3 top binade (sub-block amax / 6 in 240 .. 460)
-        j % 16 === 7 ? 6 * 2 ** -9 * 9 * r() : u * 2 ** -9, // UE4M3 subnormal scales
-        0,
-        j % 3 === 0 ? -0 : u * 1e-3,
-        u * 3e38, // near FP32 max
-        j % 2 ? -scale : scale * 0.75, // equal magnitudes of both signs
-        j === 3 ? NaN : j === 4 ? -Infinity : u * scale, // NaN is skipped by the amax; Inf clamps the scale to 448
-      ][b % 11]!;
-      x[b * 32 + j] = v;
-    }
-  }
-  return x;
-}
-
-function probeBytes(seed: number, n: number): Uint8Array {
-  const r = mulberry32(seed);
-  return new Uint8Array(n).map(() => Math.floor(r() * 256));
-}

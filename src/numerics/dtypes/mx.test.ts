@@ -1,39 +1,16 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { TandemError } from '../../errors.js';
-import { mulberry32 } from '../random.js';
 import type { MxMatrix } from '../tensor.js';
 import { e8m0ToF32 } from './e8m0.js';
 import { decodeMxRow, quantizeMx, type MxFormat, type MxScaleRule } from './mx.js';
 import { packNibbles, unpackNibbles } from './nvfp4.js';
-
-const isBadArgument = (e: unknown): boolean => e instanceof TandemError && e.code === 'BAD_ARGUMENT';
-const hex = (a: Uint8Array): string => [...a].map((b) => b.toString(16).padStart(2, '0').toUpperCase()).join(' ');
-const codesHex = (a: Uint8Array): string => [...a].map((c) => c.toString(16).toUpperCase()).join(' ');
+import { codesHex, decodeRows, errors, hex, isBadArgument, scaledBlocks, VECTOR_C } from '../../testing/codec-probes.js';
 
 function roundTrip(format: MxFormat, x: Float32Array, cols: number, rule: MxScaleRule): { m: MxMatrix; y: Float32Array } {
   const rows = x.length / cols;
   const m: MxMatrix = { dtype: format, rows, cols, ...quantizeMx(format, x, rows, cols, rule) };
-  const y = new Float32Array(x.length);
-  for (let r = 0; r < rows; r++) decodeMxRow(m, r, y, r * cols);
-  return { m, y };
+  return { m, y: decodeRows(m, decodeMxRow) };
 }
-
-function errors(x: Float32Array, y: Float32Array): { rmse: number; max: number } {
-  let sq = 0;
-  let max = 0;
-  for (let i = 0; i < x.length; i++) {
-    const d = Math.abs(x[i]! - y[i]!);
-    sq += d * d;
-    max = Math.max(max, d);
-  }
-  return { rmse: Math.sqrt(sq / x.length), max };
-}
-
-const VECTOR_C = new Float32Array([
-  7.0, -3.1, 2.6, 1.2, 0.9, -0.6, 0.35, 0.2, -0.1, 0.05, 4.9, -5.5, 0.0, 1.4, -2.2, 0.74,
-  0.26, -0.3, 1.0, 1.9, -1.1, 0.8, 0.45, -0.15, 2.9, 3.6, -4.4, 0.6, 0.01, -0.7, 1.5, 2.0,
-]);
 
 test('mx: spec §3.4 vector C, OCP floor rule — scale 0x7F, codes, both packings, dequant, RMSE 0.308 / max 1.0', () => {
   const { m, y } = roundTrip('mxfp4', VECTOR_C, 32, 'floor');
@@ -127,12 +104,7 @@ test('mx: shape and length errors name the required size', () => {
  * Blocks span magnitudes 1e-6 .. 1e6.
  */
 test('mx: quantize → dequantize round trip stays within the derived bound (both formats, both rules)', () => {
-  const r = mulberry32(0x3a3a);
-  const x = new Float32Array(512 * 32);
-  for (let b = 0; b < 512; b++) {
-    const scale = 10 ** (r() * 12 - 6);
-    for (let j = 0; j < 32; j++) x[b * 32 + j] = (r() + r() + r() - 1.5) * scale;
-  }
+  const x = scaledBlocks(0x3a3a, 512, -6, 6, (r) => r() + r() + r() - 1.5);
   for (const format of ['mxfp4', 'mxfp8'] as const) {
     for (const rule of ['floor', 'ceil'] as const) {
       const { m, y } = roundTrip(format, x, 256, rule);

@@ -1,6 +1,5 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { TandemError } from '../../errors.js';
 import { mulberry32 } from '../random.js';
 import type { Nvfp4Matrix } from '../tensor.js';
 import { e4m3ToF32 } from './fp8.js';
@@ -12,10 +11,7 @@ import {
   quantizeNvfp4,
   unpackNibbles,
 } from './nvfp4.js';
-
-const isBadArgument = (e: unknown): boolean => e instanceof TandemError && e.code === 'BAD_ARGUMENT';
-const hex = (a: Uint8Array): string => [...a].map((b) => b.toString(16).padStart(2, '0').toUpperCase()).join(' ');
-const codesHex = (a: Uint8Array): string => [...a].map((c) => c.toString(16).toUpperCase()).join(' ');
+import { codesHex, decodeRows, errors, hex, isBadArgument, VECTOR_C } from '../../testing/codec-probes.js';
 
 /** `actual`, rounded to as many decimals as the spec printed, is the number the spec printed. */
 function assertPrinted(actual: number, printed: string, what: string): void {
@@ -26,20 +22,7 @@ function assertPrinted(actual: number, printed: string, what: string): void {
 function roundTrip(x: Float32Array, cols: number, opts?: { globalScale?: number }): { m: Nvfp4Matrix; y: Float32Array } {
   const rows = x.length / cols;
   const m: Nvfp4Matrix = { dtype: 'nvfp4', rows, cols, ...quantizeNvfp4(x, rows, cols, opts) };
-  const y = new Float32Array(x.length);
-  for (let r = 0; r < rows; r++) decodeNvfp4Row(m, r, y, r * cols);
-  return { m, y };
-}
-
-function errors(x: Float32Array, y: Float32Array): { rmse: number; max: number } {
-  let sq = 0;
-  let max = 0;
-  for (let i = 0; i < x.length; i++) {
-    const d = Math.abs(x[i]! - y[i]!);
-    sq += d * d;
-    max = Math.max(max, d);
-  }
-  return { rmse: Math.sqrt(sq / x.length), max };
+  return { m, y: decodeRows(m, decodeNvfp4Row) };
 }
 
 const VECTOR_A = new Float32Array([
@@ -49,10 +32,6 @@ const VECTOR_A = new Float32Array([
 const VECTOR_B = new Float32Array([
   20, -1, 0.5, 0.1, 3.3, -7.7, 12, 0, 0.9, -0.45, 1.6, 2.2, -5.1, 9.9, -15, 4.4,
   0.02, 0.015, -0.011, 0.004, 0, 0.009, -0.018, 0.013, 0.007, -0.003, 0.001, 0.016, -0.02, 0.012, 0.005, -0.008,
-]);
-const VECTOR_C = new Float32Array([
-  7.0, -3.1, 2.6, 1.2, 0.9, -0.6, 0.35, 0.2, -0.1, 0.05, 4.9, -5.5, 0.0, 1.4, -2.2, 0.74,
-  0.26, -0.3, 1.0, 1.9, -1.1, 0.8, 0.45, -0.15, 2.9, 3.6, -4.4, 0.6, 0.01, -0.7, 1.5, 2.0,
 ]);
 
 test('nvfp4: spec §3.2 vector A — codes, block scales, both nibble orders, dequant, RMSE and max error', () => {

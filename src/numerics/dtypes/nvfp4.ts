@@ -29,7 +29,7 @@
  */
 import { TandemError } from '../../errors.js';
 import type { Nvfp4Matrix } from '../tensor.js';
-import { e4m3ToF32, E4M3_MAX, f32ToE4m3 } from './fp8.js';
+import { absMax, e4m3ToF32, E4M3_MAX, f32ToE4m3 } from './fp8.js';
 import { e2m1ToF32, f32ToE2m1 } from './fp4-e2m1.js';
 
 export const NVFP4_BLOCK = 16;
@@ -130,16 +130,6 @@ function checkShape(fn: string, rows: number, cols: number): void {
   if (!Number.isInteger(rows) || rows < 0 || !Number.isInteger(cols) || cols < 0 || cols % NVFP4_BLOCK !== 0) {
     throw new TandemError('BAD_ARGUMENT', `${fn}: NVFP4 needs whole rows of a multiple of ${NVFP4_BLOCK} columns, got ${rows}×${cols}`);
   }
-}
-
-function absMax(x: ArrayLike<number>, n: number): number {
-  let amax = 0;
-  for (let i = 0; i < n; i++) {
-    const a = Math.abs(x[i]!);
-    if (a !== a) return NaN;
-    if (a > amax) amax = a;
-  }
-  return amax;
 }
 
 /**

@@ -1,11 +1,9 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { createHash } from 'node:crypto';
 import { TandemError } from '../../errors.js';
 import { f16ToF32, f32ToF16 } from './f16.js';
 import { dequantizeQ4_0, quantizeQ4_0 } from './q4-0.js';
-import { mulberry32 } from '../random.js';
-
+import { legacyQuantProbe, quantDequant, scaledBlocks, sha256 } from '../../testing/codec-probes.js';
 
 test('q4_0: hand-assembled block dequantizes to hand-computed values', () => {
   const block = new Uint8Array(18).fill(0x88); // nibble 8 → 0
@@ -66,15 +64,9 @@ test('q4_0: counts that are not a multiple of 32 are rejected', () => {
  * are for normal-scale blocks, and the underflow regime is reported separately.
  */
 test('q4_0: quantize → dequantize round trip stays within the derived bound', () => {
-  const r = mulberry32(0x5eed);
   const nBlocks = 4096;
-  const x = new Float32Array(nBlocks * 32);
-  for (let b = 0; b < nBlocks; b++) {
-    const scale = 10 ** (r() * 9 - 7);
-    for (let j = 0; j < 32; j++) x[b * 32 + j] = (r() * 2 - 1) * scale;
-  }
-  const y = new Float32Array(x.length);
-  dequantizeQ4_0(quantizeQ4_0(x), x.length, y);
+  const x = scaledBlocks(0x5eed, nBlocks, -7, 2, (r) => r() * 2 - 1);
+  const { y } = quantDequant(x, quantizeQ4_0, dequantizeQ4_0);
   const worst = { unclamped: 0, clamped: 0, nClamped: 0, subnormal: 0, nSubnormal: 0, slack: -Infinity }; // units of |d|
   for (let b = 0; b < nBlocks; b++) {
     let amax = 0;
@@ -112,25 +104,10 @@ test('q4_0: quantize → dequantize round trip stays within the derived bound', 
 
 /**
  * Agreement with ggml: `quantize_row_q4_0_ref` (libggml-base.so from node-llama-cpp's llama.cpp build) on
- * `probe()` below; this is the SHA-256 of its output blocks. The same comparison (and of
- * `dequantize_row_q4_0`) was also run once on 20,000 mixed blocks with no byte differing.
+ * `legacyQuantProbe(16)` (src/testing/codec-probes.ts); this is the SHA-256 of its output blocks. The same comparison
+ * (and of `dequantize_row_q4_0`) was also run once on 20,000 mixed blocks with no byte differing.
  */
 test('q4_0: matches ggml quantize_row_q4_0_ref byte for byte', () => {
-  const digest = createHash('sha256').update(quantizeQ4_0(probe())).digest('hex');
+  const digest = sha256(quantizeQ4_0(legacyQuantProbe(16)));
   assert.equal(digest, '3964ea15da55314c2e826233c1ba7020cd987bbc09a03865ba7eb4679b4d669d');
 });
-
-/** 512 blocks: uniform, scaled over 1e-8 .. 1e4, on a 1/16 grid (many exact .5 ties), equal |max| of both signs (clamp), zeros. */
-function probe(): Float32Array {
-  const r = mulberry32(2024);
-  const x = new Float32Array(512 * 32);
-  for (let b = 0; b < 512; b++) {
-    const scale = 10 ** (r() * 12 - 8);
-    for (let j = 0; j < 32; j++) {
-      const u = r() * 2 - 1;
-      const v = [u, u * scale, (Math.round(u * 16) / 16) * scale, j === 3 ? scale : j === 9 ? -scale : u * scale, 0][b % 5]!;
-      x[b * 32 + j] = v;
-    }
-  }
-  return x;
-}

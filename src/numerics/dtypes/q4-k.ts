@@ -19,8 +19,9 @@
  *   d = f16(max scale / 63), dmin = f16(max min / 63); sc, m = min(63, nearest_int(63 · value / max));
  *   final codes L = clamp(nearest_int((x + f16(dmin)·m) / (f16(d)·sc)), 0, 15), skipped (keeping the
  *     make_qkx2_quants codes) where f16(d)·sc = 0.
- * The helpers below (nearest_int, make_qkx2_quants, scale packing, the whole scale/min search) are shared
- * with Q5_K (q5-k.ts), which differs only in nmax 31, rmin −0.5, nstep 15 and the 5th-bit plane.
+ * The helpers below (nearest_int, make_qkx2_quants, scale packing, the whole scale/min search, and the block loops
+ * `quantizeK4` / `dequantizeK4`) are shared with Q5_K (q5-k.ts), which differs only in nmax 31, rmin −0.5, nstep 15
+ * and the 5th-bit plane (`K4Format`).
  */
 import { TandemError } from '../../errors.js';
 import { f16ToF32, f32ToF16 } from './f16.js';
@@ -221,27 +222,49 @@ export function quantizeScalesMinsK(
   }
 }
 
-/** Quantizes `src` (length a multiple of 256) to Q4_K blocks, bit-identical to `quantize_row_q4_K_ref`. */
-export function quantizeQ4_K(src: Float32Array): Uint8Array {
-  const nBlocks = checkCountK('quantizeQ4_K', 'Q4_K', src.length);
-  const out = new Uint8Array(nBlocks * Q4_K_BLOCK_BYTES);
+/**
+ * Byte layout and `make_qkx2_quants` parameters of a Q4_K-family super-block (Q4_K, Q5_K): d and dmin at bytes 0..3,
+ * the packed scales and mins at 4..15, the low nibbles at `qsAt` (byte 32c + l: element 64c + l low, 64c + 32 + l
+ * high) and, for Q5_K, the 5th-bit plane at `qhAt` (byte l, bits 2c and 2c + 1 for the same two elements).
+ */
+export interface K4Format {
+  readonly type: string;
+  readonly blockBytes: number;
+  readonly qsAt: number;
+  readonly qhAt: number | null;
+  readonly nmax: number;
+  readonly rmin: number;
+  readonly nstep: number;
+}
+
+const Q4_K: K4Format = { type: 'Q4_K', blockBytes: Q4_K_BLOCK_BYTES, qsAt: 16, qhAt: null, nmax: 15, rmin: -1, nstep: 20 };
+
+/** Quantizes `src` (length a multiple of 256) to `f` blocks, bit-identical to ggml's `quantize_row_q4_K_ref` / `_q5_K_ref`. */
+export function quantizeK4(f: K4Format, src: Float32Array): Uint8Array {
+  const nBlocks = checkCountK(`quantize${f.type}`, f.type, src.length);
+  const out = new Uint8Array(nBlocks * f.blockBytes);
   const L = new Uint8Array(QK_K);
   for (let b = 0; b < nBlocks; b++) {
-    const o = b * Q4_K_BLOCK_BYTES;
-    quantizeScalesMinsK(src, b * QK_K, 15, -1, 20, L, out, o);
+    const o = b * f.blockBytes;
+    quantizeScalesMinsK(src, b * QK_K, f.nmax, f.rmin, f.nstep, L, out, o);
     for (let c = 0; c < 4; c++) {
-      for (let l = 0; l < 32; l++) out[o + 16 + 32 * c + l] = L[64 * c + l]! | (L[64 * c + 32 + l]! << 4);
+      for (let l = 0; l < 32; l++) {
+        const l1 = L[64 * c + l]!;
+        const l2 = L[64 * c + 32 + l]!;
+        if (f.qhAt !== null) out[o + f.qhAt + l]! |= ((l1 >>> 4) << (2 * c)) | ((l2 >>> 4) << (2 * c + 1));
+        out[o + f.qsAt + 32 * c + l] = (l1 & 0xf) | ((l2 & 0xf) << 4);
+      }
     }
   }
   return out;
 }
 
-/** Dequantizes `count` elements (a multiple of 256) of Q4_K blocks into `out[outOffset ..]`. */
-export function dequantizeQ4_K(src: Uint8Array, count: number, out: Float32Array, outOffset = 0): void {
-  const nBlocks = checkCountK('dequantizeQ4_K', 'Q4_K', count);
-  checkDequantK('dequantizeQ4_K', Q4_K_BLOCK_BYTES, nBlocks, src, out, outOffset);
+/** Dequantizes `count` elements (a multiple of 256) of `f` blocks into `out[outOffset ..]`, as ggml's `dequantize_row_q4_K` / `_q5_K`. */
+export function dequantizeK4(f: K4Format, src: Uint8Array, count: number, out: Float32Array, outOffset: number): void {
+  const nBlocks = checkCountK(`dequantize${f.type}`, f.type, count);
+  checkDequantK(`dequantize${f.type}`, f.blockBytes, nBlocks, src, out, outOffset);
   for (let b = 0; b < nBlocks; b++) {
-    const o = b * Q4_K_BLOCK_BYTES;
+    const o = b * f.blockBytes;
     const d = f16ToF32(src[o]! | (src[o + 1]! << 8));
     const dmin = f16ToF32(src[o + 2]! | (src[o + 3]! << 8));
     for (let c = 0; c < 4; c++) {
@@ -251,13 +274,24 @@ export function dequantizeQ4_K(src: Uint8Array, count: number, out: Float32Array
       const min1 = fround(dmin * m1);
       const d2 = fround(d * sc2);
       const min2 = fround(dmin * m2);
-      const q0 = o + 16 + 32 * c;
+      const q0 = o + f.qsAt + 32 * c;
       const y0 = outOffset + b * QK_K + 64 * c;
       for (let l = 0; l < 32; l++) {
         const q = src[q0 + l]!;
-        out[y0 + l] = fround(d1 * (q & 0xf)) - min1;
-        out[y0 + 32 + l] = fround(d2 * (q >>> 4)) - min2;
+        const h = f.qhAt === null ? 0 : src[o + f.qhAt + l]! >>> (2 * c); // Q4_K: no 5th bits
+        out[y0 + l] = fround(d1 * ((q & 0xf) + ((h & 1) << 4))) - min1;
+        out[y0 + 32 + l] = fround(d2 * ((q >>> 4) + ((h & 2) << 3))) - min2;
       }
     }
   }
+}
+
+/** Quantizes `src` (length a multiple of 256) to Q4_K blocks, bit-identical to `quantize_row_q4_K_ref`. */
+export function quantizeQ4_K(src: Float32Array): Uint8Array {
+  return quantizeK4(Q4_K, src);
+}
+
+/** Dequantizes `count` elements (a multiple of 256) of Q4_K blocks into `out[outOffset ..]`. */
+export function dequantizeQ4_K(src: Uint8Array, count: number, out: Float32Array, outOffset = 0): void {
+  dequantizeK4(Q4_K, src, count, out, outOffset);
 }

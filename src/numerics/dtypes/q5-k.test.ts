@@ -1,9 +1,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { createHash } from 'node:crypto';
 import { TandemError } from '../../errors.js';
 import { dequantizeQ5_K, quantizeQ5_K } from './q5-k.js';
-import { mulberry32 } from '../random.js';
+import { kQuantNormalRoundTrip, kQuantProbe, quantDequant, sha256 } from '../../testing/codec-probes.js';
 
 test('q5_K: hand-assembled block dequantizes to hand-computed values', () => {
   const block = new Uint8Array(176);
@@ -45,61 +44,17 @@ test('q5_K: counts that are not a multiple of 256 are rejected', () => {
  * 0.082, Q6_K 0.018 / 0.021 on the same data).
  */
 test('q5_K: round trip on normal data, worst per-block relative RMSE', () => {
-  const nBlocks = 1024;
-  const r = mulberry32(0xc0ffee);
-  const x = new Float32Array(nBlocks * 256);
-  for (let i = 0; i < x.length; i++) x[i] = Math.sqrt(-2 * Math.log(1 - r())) * Math.cos(2 * Math.PI * r()) * 0.02;
-  const y = new Float32Array(x.length);
-  dequantizeQ5_K(quantizeQ5_K(x), x.length, y);
-  let [worst, errAll, sigAll] = [0, 0, 0];
-  for (let b = 0; b < nBlocks; b++) {
-    let [err, sig] = [0, 0];
-    for (let i = b * 256; i < (b + 1) * 256; i++) [err, sig] = [err + (x[i]! - y[i]!) ** 2, sig + x[i]! ** 2];
-    worst = Math.max(worst, Math.sqrt(err / sig));
-    [errAll, sigAll] = [errAll + err, sigAll + sig];
-  }
-  const overall = Math.sqrt(errAll / sigAll);
-  console.log(`q5_K round trip, ${nBlocks} blocks of N(0, 0.02²): relative RMSE ${overall.toFixed(5)} overall, worst block ${worst.toFixed(5)}`);
+  const { overall, worst } = kQuantNormalRoundTrip('q5_K', quantizeQ5_K, dequantizeQ5_K);
   assert.ok(worst < 0.05 && overall > 0.025, `relative RMSE overall ${overall}, worst block ${worst}`);
 });
 
 /**
- * Agreement with ggml. The two hashes are SHA-256 of what ggml itself produced on `probe()`: the blocks from
- * `quantize_row_q5_K_ref`, and the little-endian f32 bytes from `dequantize_row_q5_K` on those blocks. They
- * came from a small C harness (stdin f32 → stdout blocks, then floats) linked against libggml-base.so of
- * node-llama-cpp's llama.cpp build (node_modules/@node-llama-cpp/linux-x64/bins/linux-x64/, release
- * v0.4.0), fed `probe()`'s bytes. That harness also compared 40,000 more super-blocks of mixed data (normal at
- * scales 1e-40 .. 1e38 incl. f32 overflow, zeros, outliers, one-signed, ties, sparse, constant) and 2,000
- * random-byte blocks through the dequantizer with this file's code: no byte or bit differed.
+ * Agreement with ggml. The two hashes are SHA-256 of what ggml itself produced on `kQuantProbe()`: the blocks from
+ * `quantize_row_q5_K_ref`, and the little-endian f32 bytes from `dequantize_row_q5_K` on those blocks. The harness
+ * that made them, and the wider comparison it ran, are described at `kQuantProbe` (src/testing/codec-probes.ts).
  */
 test('q5_K: matches ggml quantize_row_q5_K_ref and dequantize_row_q5_K bit for bit', () => {
-  const x = probe();
-  const q = quantizeQ5_K(x);
-  const y = new Float32Array(x.length);
-  dequantizeQ5_K(q, x.length, y);
-  assert.equal(createHash('sha256').update(q).digest('hex'), '146ebdabc253e77c76103426c1c1834ced242d691b8f5fbc94b9bd9dba6bd9a0');
-  assert.equal(createHash('sha256').update(new Uint8Array(y.buffer)).digest('hex'), 'e67ed7ab6ad96b79afdc24c301320522b4d7e11a8bceb1d7a56f3d97362b5f30');
+  const { q, y } = quantDequant(kQuantProbe(), quantizeQ5_K, dequantizeQ5_K);
+  assert.equal(sha256(q), '146ebdabc253e77c76103426c1c1834ced242d691b8f5fbc94b9bd9dba6bd9a0');
+  assert.equal(sha256(y), 'e67ed7ab6ad96b79afdc24c301320522b4d7e11a8bceb1d7a56f3d97362b5f30');
 });
-
-/**
- * 288 super-blocks of nine kinds (b % 9), arithmetic only (no Math.log etc.) so the input is the same on
- * every platform: roughly normal (a sum of four uniforms), all zero, one ±1000× outlier, negative only,
- * positive only, tiny (2^-60 .. 2^-145: f16 scales underflow, f32 subnormals), a 1/8 grid (ties), sparse,
- * constant; scales (1 .. 2)·2^(-30 .. 9).
- */
-function probe(): Float32Array {
-  const r = mulberry32(0x4b515541);
-  const x = new Float32Array(288 * 256);
-  for (let b = 0; b < 288; b++) {
-    const scale = (1 + r()) * 2 ** (Math.floor(r() * 40) - 30);
-    const tiny = 2 ** -(60 + Math.floor(r() * 86));
-    const spike = Math.floor(r() * 256);
-    for (let j = 0; j < 256; j++) {
-      const g = r() + r() + r() + r() - 2;
-      const sparse = r() < 0.1 ? g : 0;
-      const kinds = [g, 0, j === spike ? (b & 1 ? -1000 : 1000) : g, -Math.abs(g), Math.abs(g), 0, Math.round(g * 8) / 8, sparse, 1];
-      x[b * 256 + j] = b % 9 === 5 ? g * tiny : kinds[b % 9]! * scale;
-    }
-  }
-  return x;
-}

@@ -1,11 +1,9 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { createHash } from 'node:crypto';
 import { TandemError } from '../../errors.js';
 import { f16ToF32, f32ToF16 } from './f16.js';
 import { dequantizeQ8_0, quantizeQ8_0 } from './q8-0.js';
-import { mulberry32 } from '../random.js';
-
+import { legacyQuantProbe, quantDequant, scaledBlocks, sha256 } from '../../testing/codec-probes.js';
 
 test('q8_0: hand-assembled block dequantizes to hand-computed values', () => {
   const block = new Uint8Array(34);
@@ -52,15 +50,9 @@ test('q8_0: counts that are not a multiple of 32 are rejected', () => {
  * The data below spans block magnitudes 1e-7 .. 1e2 so both regimes are exercised and reported separately.
  */
 test('q8_0: quantize → dequantize round trip stays within the derived bound', () => {
-  const r = mulberry32(0x5eed);
   const nBlocks = 4096;
-  const x = new Float32Array(nBlocks * 32);
-  for (let b = 0; b < nBlocks; b++) {
-    const scale = 10 ** (r() * 9 - 7);
-    for (let j = 0; j < 32; j++) x[b * 32 + j] = (r() * 2 - 1) * scale;
-  }
-  const y = new Float32Array(x.length);
-  dequantizeQ8_0(quantizeQ8_0(x), x.length, y);
+  const x = scaledBlocks(0x5eed, nBlocks, -7, 2, (r) => r() * 2 - 1);
+  const { y } = quantDequant(x, quantizeQ8_0, dequantizeQ8_0);
   const worst = { normal: 0, nNormal: 0, subnormal: 0, nSubnormal: 0, slack: -Infinity }; // errors in units of d
   for (let b = 0; b < nBlocks; b++) {
     let amax = 0;
@@ -87,25 +79,10 @@ test('q8_0: quantize → dequantize round trip stays within the derived bound', 
 
 /**
  * Agreement with ggml: `quantize_row_q8_0_ref` (libggml-base.so from node-llama-cpp's llama.cpp build) on
- * `probe()` below; this is the SHA-256 of its output blocks. The same comparison (and of
- * `dequantize_row_q8_0`) was also run once on 20,000 mixed blocks with no byte differing.
+ * `legacyQuantProbe(254)` (src/testing/codec-probes.ts); this is the SHA-256 of its output blocks. The same comparison
+ * (and of `dequantize_row_q8_0`) was also run once on 20,000 mixed blocks with no byte differing.
  */
 test('q8_0: matches ggml quantize_row_q8_0_ref byte for byte', () => {
-  const digest = createHash('sha256').update(quantizeQ8_0(probe())).digest('hex');
+  const digest = sha256(quantizeQ8_0(legacyQuantProbe(254)));
   assert.equal(digest, 'f4442b39519dec51cb6c582fcfd0d58fd8ed90a58a5df0378043cc1bd5f15a37');
 });
-
-/** 512 blocks: uniform, scaled over 1e-8 .. 1e4, on a 1/254 grid (many exact .5 ties), equal |max| of both signs, zeros. */
-function probe(): Float32Array {
-  const r = mulberry32(2024);
-  const x = new Float32Array(512 * 32);
-  for (let b = 0; b < 512; b++) {
-    const scale = 10 ** (r() * 12 - 8);
-    for (let j = 0; j < 32; j++) {
-      const u = r() * 2 - 1;
-      const v = [u, u * scale, (Math.round(u * 254) / 254) * scale, j === 3 ? scale : j === 9 ? -scale : u * scale, 0][b % 5]!;
-      x[b * 32 + j] = v;
-    }
-  }
-  return x;
-}
