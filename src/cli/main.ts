@@ -2,12 +2,15 @@
 /** The `tandem` command line: thin commands over library calls. User errors print one line and exit 1. */
 import { Command, Option } from 'commander';
 import { isTandemError } from '../errors.js';
+import { registerBenchServe } from './bench-serve.js';
 import { evalQuantCommand, type EvalQuantFlags } from './eval-quant.js';
 import { formatInspect, inspectModel } from './inspect.js';
 import { logprobsCommand } from './logprobs.js';
 import { makeTinyCommand } from './make-tiny.js';
 import { collect, intOption, numberOption } from './options.js';
 import { runCommand, type RunFlags } from './run.js';
+import { registerServe } from './serve.js';
+import { registerWorker } from './worker.js';
 import { quantizeCommand, type QuantizeFlags } from './quantize.js';
 import { DEFAULT_KEEP, GGUF_FORMATS, HF_FORMATS } from '../engine/quantize.js';
 
@@ -83,6 +86,9 @@ function program(): Command {
     .option('--calib <file>', 'text for the activation calibration of fp8/nvfp4 input scales (default: a built-in paragraph)')
     .option('--calib-tokens <n>', 'calibration tokens', intOption('--calib-tokens', 1), 256)
     .action((f: QuantizeFlags) => quantizeCommand(f));
+  registerBenchServe(p);
+  registerWorker(p);
+  registerServe(p);
   return p;
 }
 

@@ -3,7 +3,8 @@ import { TandemError } from '../errors.js';
 import { generate } from '../engine/generate.js';
 import { loadModel } from '../engine/load-model.js';
 import { validateSampling } from '../model/sample.js';
-import { DEFAULT_CHATML_TEMPLATE, renderChat, type ChatMessage } from '../text/chat-template.js';
+import type { ChatMessage } from '../text/chat-template.js';
+import { chatPromptIds, completionPromptIds } from '../text/prompt-ids.js';
 import type { TextTokenizer } from '../text/tokenizer.js';
 import { defaultModelPath } from './default-model.js';
 
@@ -29,14 +30,11 @@ export interface RunFlags {
 function promptIds(tok: TextTokenizer, f: RunFlags): number[] {
   const prompt = f.prompt ?? '';
   if (prompt.length === 0) throw new TandemError('BAD_INPUT', 'the prompt is empty: pass --prompt "some text"');
-  if (!f.chat) return tok.encode(prompt);
+  if (!f.chat) return completionPromptIds(tok, prompt);
   const messages: ChatMessage[] = [];
   if (f.system) messages.push({ role: 'system', content: f.system });
   messages.push({ role: 'user', content: prompt });
-  const template = tok.chatTemplate ?? DEFAULT_CHATML_TEMPLATE;
-  const special = (id: number | undefined): string | undefined => (id === undefined ? undefined : tok.tokenText(id));
-  const text = renderChat(template, messages, { addGenerationPrompt: true, bosToken: special(tok.bosId), eosToken: special(tok.eosIds[0]) });
-  return tok.encode(text, { addSpecial: false });
+  return chatPromptIds(tok, messages);
 }
 
 const rate = (n: number, ms: number): string => (ms > 0 ? (n / (ms / 1000)).toFixed(1) : '∞');

@@ -35,7 +35,11 @@ export interface Usage {
 /** What a request yields, in order: zero or more `token`s, then exactly one `finish` or `error`. */
 export type ServiceEvent =
   | { readonly type: 'token'; readonly token: number; readonly text: string; readonly logprob?: TokenLogprob }
-  | { readonly type: 'finish'; readonly reason: FinishReason; readonly usage: Usage }
+  /**
+   * `text`: output text held back until the end (a partial stop-string prefix, an incomplete UTF-8 character) that
+   * no token event carried; only when the stream ends on EOS, since on 'length' it rides on the last token event.
+   */
+  | { readonly type: 'finish'; readonly reason: FinishReason; readonly usage: Usage; readonly text?: string }
   | { readonly type: 'error'; readonly status: number; readonly code: string; readonly message: string };
 
 export interface ServiceStats {

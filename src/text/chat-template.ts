@@ -14,6 +14,11 @@ export type ChatRole = 'system' | 'user' | 'assistant' | 'tool';
 export interface ChatMessage {
   role: ChatRole;
   content: string;
+  /** Assistant turns that called tools: `{ id, type: 'function', function: { name, arguments } }`, as templates expect. */
+  tool_calls?: readonly unknown[];
+  /** Tool turns: the id of the call this answers. */
+  tool_call_id?: string;
+  name?: string;
 }
 
 export interface RenderChatOptions {
@@ -48,7 +53,7 @@ export function renderChat(template: string, messages: readonly ChatMessage[], o
   }
   const context: Record<string, unknown> = {
     ...opts.extra,
-    messages: messages.map((m) => ({ role: m.role, content: m.content })),
+    messages: messages.map(templateMessage),
     add_generation_prompt: opts.addGenerationPrompt,
     bos_token: opts.bosToken ?? '',
     eos_token: opts.eosToken ?? '',
@@ -59,6 +64,15 @@ export function renderChat(template: string, messages: readonly ChatMessage[], o
   } catch (e) {
     throw renderError(e);
   }
+}
+
+/** Only the fields a message has: templates test `message.tool_calls is defined`. */
+function templateMessage(m: ChatMessage): Record<string, unknown> {
+  const out: Record<string, unknown> = { role: m.role, content: m.content };
+  if (m.tool_calls !== undefined) out['tool_calls'] = m.tool_calls;
+  if (m.tool_call_id !== undefined) out['tool_call_id'] = m.tool_call_id;
+  if (m.name !== undefined) out['name'] = m.name;
+  return out;
 }
 
 function renderError(e: unknown): TandemError {

@@ -1,0 +1,81 @@
+/**
+ * Worker processes started by the frontend: `node dist/src/cli/main.js worker …`, one per worker. Their stderr is
+ * kept (last few KiB) so a worker that dies during startup can be reported with its own message. Every child is
+ * SIGKILLed if this process exits without closing them; workers also exit by themselves when their registry
+ * connection to the frontend drops.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import type { Role } from './messages.js';
+
+/** dist/src/serving/disagg/spawn.js → dist/src/cli/main.js */
+const CLI = fileURLToPath(new URL('../../cli/main.js', import.meta.url));
+const TAIL = 4096;
+
+export interface SpawnSpec {
+  readonly id: string;
+  readonly role: Role;
+  readonly model: string;
+  readonly registry: string;
+  readonly leaseMs: number;
+  readonly heartbeatMs: number;
+  readonly env?: NodeJS.ProcessEnv;
+}
+
+interface Child {
+  readonly proc: ChildProcess;
+  stderr: string;
+  exit: string | undefined;
+  readonly exited: Promise<void>;
+}
+
+export class WorkerProcesses {
+  readonly #children = new Map<string, Child>();
+  readonly #onExit = (): void => {
+    for (const c of this.#children.values()) if (c.exit === undefined) c.proc.kill('SIGKILL');
+  };
+
+  constructor() {
+    process.on('exit', this.#onExit);
+  }
+
+  start(s: SpawnSpec): void {
+    const args = [CLI, 'worker', '--role', s.role, '--connect', s.registry, '--model', s.model, '--id', s.id,
+      '--lease-ms', String(s.leaseMs), '--heartbeat-ms', String(s.heartbeatMs)];
+    const proc = spawn(process.execPath, args, { stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, ...s.env } });
+    let markExit: () => void = () => {};
+    const child: Child = { proc, stderr: '', exit: undefined, exited: new Promise((r) => (markExit = r)) };
+    proc.stderr?.setEncoding('utf8').on('data', (d: string) => (child.stderr = (child.stderr + d).slice(-TAIL)));
+    proc.on('error', (e) => {
+      child.exit ??= `could not start: ${e.message}`;
+      markExit();
+    });
+    proc.on('exit', (code, signal) => {
+      child.exit = signal ? `killed by ${signal}` : `exited with code ${code}`;
+      markExit();
+    });
+    this.#children.set(s.id, child);
+  }
+
+  /** Throws if one of `ids` has already exited (used while waiting for their registrations). */
+  assertAlive(ids: readonly string[]): void {
+    for (const id of ids) {
+      const c = this.#children.get(id);
+      if (c && c.exit !== undefined) throw new Error(`worker ${id} ${c.exit} before registering${c.stderr ? `: ${c.stderr.trim()}` : ''}`);
+    }
+  }
+
+  pid(id: string): number | undefined {
+    return this.#children.get(id)?.proc.pid;
+  }
+
+  /** SIGTERM every child, SIGKILL those still running after `graceMs`; resolves when all have exited. */
+  async stopAll(graceMs = 3000): Promise<void> {
+    const live = [...this.#children.values()].filter((c) => c.exit === undefined);
+    for (const c of live) c.proc.kill('SIGTERM');
+    const timer = setTimeout(() => live.forEach((c) => c.exit === undefined && c.proc.kill('SIGKILL')), graceMs);
+    await Promise.all(live.map((c) => c.exited));
+    clearTimeout(timer);
+    process.off('exit', this.#onExit);
+  }
+}
