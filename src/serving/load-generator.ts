@@ -21,6 +21,7 @@
 import { TandemError } from '../errors.js';
 import { sendCompletion, type RequestRecord } from './load-request.js';
 import { buildReport, type BenchServeReport, type RunResult } from './load-report.js';
+import { mulberry32 } from '../numerics/random.js';
 
 export { BENCH_SERVE_KEYS, BENCH_SERVE_SCHEMA, formatReport, percentile, type BenchServeReport } from './load-report.js';
 export { sseEvents, type RequestRecord } from './load-request.js';
@@ -128,17 +129,6 @@ const WORDS = (
   'never last let thought city tree cross farm hard start might story saw far sea draw left late run while press'
 ).split(' ');
 
-/** mulberry32: a small, fast, well-mixed 32-bit PRNG; deterministic across platforms. */
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /** Words needed for `tokens` tokens at `tokensPerWord` (at least one). */
 export function wordsFor(tokens: number, tokensPerWord: number): number {
