@@ -208,10 +208,17 @@ describe('disaggregated service: faults (1 prefill + 2 decode workers)', () => {
   test('a decode worker killed while requests are routed to it is replaced by a clean retry', async () => {
     await svc.addWorker('decode');
     const victim = svc.workers().find((w) => w.role === 'decode')!;
+    // Freeze the victim before routing to it, so that it dies holding dispatches it has not answered. Killing it
+    // only after the dispatches raced it: if this process was descheduled for a few ms in between (a loaded CI
+    // machine), the victim streamed a token first, and a loss after a token is a 503 by design, not a retry.
+    // A stopped process runs no more code, so the SIGKILL now always lands before its first token.
+    process.kill(victim.pid, 'SIGSTOP');
     const reqs = Array.from({ length: 6 }, (_, i) => request(`retry-${i}`, i % 2 ? 30 : 8, 6));
     const pending = reqs.map((r) => expectSame(svc, r));
+    const held = svc.workers().find((w) => w.id === victim.id)?.inflight ?? 0;
     process.kill(victim.pid, 'SIGKILL');
     await withTimeout(Promise.all(pending), 15_000, 'the retried requests');
+    assert.ok(held > 0, 'no request was routed to the killed decode worker');
   });
 
   test('with the prefill worker gone, long prompts fall back to decode-only', async () => {
