@@ -5,6 +5,7 @@
  */
 import { statSync } from 'node:fs';
 import type { Command } from 'commander';
+import { ContextCache } from '../cache/context-cache.js';
 import { TandemError } from '../errors.js';
 import { LocalEngine } from '../engine/engine.js';
 import { loadModel } from '../engine/load-model.js';
@@ -25,7 +26,30 @@ export interface ServeFlags {
   readonly maxWaiting?: number;
   readonly workers?: { readonly prefill: number; readonly decode: number };
   readonly disaggThreshold?: number;
+  /** false with --no-cache. */
+  readonly cache?: boolean;
+  readonly cacheRam?: number;
+  readonly cacheDisk?: { readonly dir: string; readonly bytes: number };
 }
+
+const UNITS: Record<string, number> = { '': 1, b: 1, kb: 1e3, mb: 1e6, gb: 1e9, tb: 1e12, kib: 2 ** 10, mib: 2 ** 20, gib: 2 ** 30, tib: 2 ** 40 };
+
+/** "512MiB", "2GB", "1048576" → bytes. */
+export function parseSize(v: string): number {
+  const m = /^\s*(\d+(?:\.\d+)?)\s*([a-zA-Z]*)\s*$/.exec(v);
+  const unit = m ? UNITS[m[2]!.toLowerCase()] : undefined;
+  if (!m || unit === undefined) throw new TandemError('BAD_ARGUMENT', `a size must look like 512MiB, 2GB or a byte count, got "${v}"`);
+  return Math.floor(Number(m[1]) * unit);
+}
+
+/** "DIR:SIZE" (the last colon splits, so DIR may contain colons). */
+export function parseCacheDisk(v: string): { dir: string; bytes: number } {
+  const i = v.lastIndexOf(':');
+  if (i <= 0) throw new TandemError('BAD_ARGUMENT', `--cache-disk must look like DIR:SIZE (e.g. /var/cache/tandem:20GiB), got "${v}"`);
+  return { dir: v.slice(0, i), bytes: parseSize(v.slice(i + 1)) };
+}
+
+export const DEFAULT_CACHE_RAM = 512 * 2 ** 20;
 
 /** "prefill=N,decode=M" (either order; prefill may be 0, decode ≥ 1). */
 export function parseWorkers(v: string): { prefill: number; decode: number } {
@@ -48,14 +72,25 @@ function loadTokenizerOnly(path: string): TextTokenizer {
   return tokenizerFromGguf(ggufTokenizerMeta(readGgufFile(path), path));
 }
 
-async function openService(path: string, f: ServeFlags): Promise<{ service: InferenceService; tokenizer: TextTokenizer }> {
+interface Opened {
+  readonly service: InferenceService;
+  readonly tokenizer: TextTokenizer;
+  readonly cache?: ContextCache;
+}
+
+async function openService(path: string, f: ServeFlags): Promise<Opened> {
   if (f.workers === undefined) {
     const loaded = loadModel(path);
+    const cache = f.cache === false ? undefined : await ContextCache.open(loaded.model, {
+      ramBytes: f.cacheRam ?? DEFAULT_CACHE_RAM,
+      ...(f.cacheDisk ? { disk: f.cacheDisk } : {}),
+    });
     const service = new LocalEngine(loaded, {
       ...(f.maxRunning !== undefined ? { maxRunning: f.maxRunning } : {}),
       ...(f.maxWaiting !== undefined ? { maxWaiting: f.maxWaiting } : {}),
+      ...(cache ? { cache } : {}),
     });
-    return { service, tokenizer: loaded.tokenizer() };
+    return cache ? { service, tokenizer: loaded.tokenizer(), cache } : { service, tokenizer: loaded.tokenizer() };
   }
   const tokenizer = loadTokenizerOnly(path);
   const { startDisaggregated } = await import('../serving/disagg/frontend.js');
@@ -71,10 +106,10 @@ async function openService(path: string, f: ServeFlags): Promise<{ service: Infe
 export async function serveCommand(f: ServeFlags): Promise<void> {
   const path = f.model ?? defaultModelPath((m) => process.stderr.write(m + '\n'));
   const apiKey = f.apiKey ?? process.env['TANDEM_API_KEY'];
-  const { service, tokenizer } = await openService(path, f);
+  const { service, tokenizer, cache } = await openService(path, f);
   let server;
   try {
-    server = await startServer({ service, tokenizer, port: f.port, host: f.host, apiKey });
+    server = await startServer({ service, tokenizer, port: f.port, host: f.host, apiKey, cache });
   } catch (e) {
     await service.close();
     const code = (e as NodeJS.ErrnoException).code;
@@ -92,6 +127,7 @@ export async function serveCommand(f: ServeFlags): Promise<void> {
     void running
       .close()
       .then(() => service.close())
+      .then(() => cache?.flush())
       .then(() => process.exit(0));
   };
   process.once('SIGINT', stop);
@@ -110,5 +146,8 @@ export function registerServe(program: Command): void {
     .option('--max-waiting <n>', 'requests queued before 429', intOption('--max-waiting', 1))
     .option('--workers <spec>', 'disaggregated: spawn workers, e.g. prefill=1,decode=2', parseWorkers)
     .option('--disagg-threshold <tokens>', 'uncached prompt tokens from which a request is prefilled remotely', intOption('--disagg-threshold', 0))
+    .option('--cache-ram <size>', 'context cache RAM budget, e.g. 512MiB (default 512MiB)', parseSize)
+    .option('--cache-disk <dir:size>', 'context cache disk tier, e.g. ~/.cache/tandem:20GiB (default off)', parseCacheDisk)
+    .option('--no-cache', 'turn the context (prefix) cache off')
     .action((f: ServeFlags) => serveCommand(f));
 }

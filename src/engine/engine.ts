@@ -14,6 +14,7 @@
  * `submitResumed` continues decoding from such a state, producing the tokens an aggregated `submit` would.
  */
 import { basename } from 'node:path';
+import { SNAPSHOT_GRID, type ContextCache } from '../cache/context-cache.js';
 import { isTandemError } from '../errors.js';
 import type { Model } from '../model/nemotron-h.js';
 import type { SequenceState } from '../model/state.js';
@@ -23,7 +24,7 @@ import type { LoadedModel } from './load-model.js';
 import { RequestDecoder, type DecodeOutcome } from './request-decoder.js';
 import { Runner, type ItemOutput } from './runner.js';
 import { Scheduler, type SchedulerOptions, type StepPlan, type StepResult } from './scheduler.js';
-import type { GenerationRequest, InferenceService, ServiceEvent, ServiceStats } from './service.js';
+import { ServiceFullError, type GenerationRequest, type InferenceService, type ServiceEvent, type ServiceStats } from './service.js';
 import { step, StepFailedError } from './step.js';
 
 export interface EngineOptions extends SchedulerOptions {
@@ -31,6 +32,15 @@ export interface EngineOptions extends SchedulerOptions {
   readonly modelName?: string;
   /** Called with each unexpected (status 500) error; default console.error. */
   readonly onError?: (error: unknown, requestId: string) => void;
+  /**
+   * The context cache (src/cache): prompts are looked up at admission and only the uncached rest is prefilled;
+   * snapshots are stored one token before the end of every prompt (so an identical resend hits at length − 1),
+   * where a prefill chunk ends on the 256-token grid, and at the end of every request (all processed tokens,
+   * for the next turn). Default: none.
+   */
+  readonly cache?: ContextCache;
+  /** Cache namespace salt (tenant); default none. */
+  readonly cacheSalt?: string;
 }
 
 /** A prompt's state after prefill, with the last token's logits [V]; what a prefill worker hands to a decode worker. */
@@ -70,6 +80,8 @@ export class LocalEngine implements InferenceService {
   readonly #scheduler: Scheduler;
   readonly #runner: Runner;
   readonly #onError: (error: unknown, requestId: string) => void;
+  readonly #cache: ContextCache | undefined;
+  readonly #ns: string;
   readonly #live = new Map<string, Live>();
   #nextKey = 0;
   #tickQueued = false;
@@ -82,8 +94,10 @@ export class LocalEngine implements InferenceService {
     this.#model = loaded.model;
     this.#tok = loaded.tokenizer();
     this.#scheduler = new Scheduler(opts);
-    this.#runner = new Runner(loaded.model);
+    this.#runner = new Runner(loaded.model, opts.cache ? (id) => this.#snapshot(id) : undefined);
     this.#onError = opts.onError ?? ((e, id) => console.error(`tandem engine: request ${id} failed:`, e));
+    this.#cache = opts.cache;
+    this.#ns = opts.cache?.namespace(opts.cacheSalt) ?? '';
     this.modelName = opts.modelName ?? basename(loaded.path).replace(/\.gguf$/, '');
     this.maxContext = loaded.model.config.maxPositions;
   }
@@ -95,8 +109,7 @@ export class LocalEngine implements InferenceService {
     if (!decoder) return events;
     this.#scheduler.assertCanAdmit();
     this.#register(key, req, { kind: 'stream', decoder, events }, signal);
-    this.#scheduler.add(key, req.prompt);
-    this.#kick();
+    this.#admit(key, req.prompt, decoder);
     return events;
   }
 
@@ -109,8 +122,7 @@ export class LocalEngine implements InferenceService {
       this.#scheduler.assertCanAdmit();
       const key = this.#newKey();
       this.#register(key, req, { kind: 'prefill', resolve, reject }, signal);
-      this.#scheduler.add(key, req.prompt);
-      this.#kick();
+      this.#admit(key, req.prompt, undefined);
     });
   }
 
@@ -223,6 +235,44 @@ export class LocalEngine implements InferenceService {
     return events;
   }
 
+  /** Queue the prompt; with a cache, first restore its deepest cached snapshot and queue only the rest. */
+  #admit(key: string, prompt: readonly number[], decoder: RequestDecoder | undefined): void {
+    const cache = this.#cache;
+    if (!cache) {
+      this.#scheduler.add(key, prompt);
+      return this.#kick();
+    }
+    const admit = (hit: Awaited<ReturnType<ContextCache['lookup']>>): void => {
+      const live = this.#live.get(key);
+      if (!live) return; // cancelled while looking up
+      try {
+        if (hit) {
+          this.#runner.adopt(key, hit.state);
+          if (decoder) decoder.cachedTokens = hit.tokens;
+        }
+        this.#scheduler.add(key, hit ? prompt.slice(hit.tokens) : prompt);
+        this.#kick();
+      } catch (e) {
+        this.#fail(live, e instanceof ServiceFullError ? new EngineRequestError(429, 'server_busy', e.message) : e);
+      }
+    };
+    cache.lookup(this.#ns, prompt).then(admit, (e: unknown) => {
+      this.#onError(e, key);
+      admit(null);
+    });
+  }
+
+  /** Snapshot the state of `key` into the cache (a serialized copy; the live state runs on). */
+  #snapshot(key: string): void {
+    const state = this.#cache ? this.#runner.peek(key) : undefined;
+    if (!state || !this.#cache) return;
+    try {
+      this.#cache.store(this.#ns, state);
+    } catch (e) {
+      this.#onError(e, key); // a cache failure never fails a request
+    }
+  }
+
   #register(key: string, req: GenerationRequest, sink: Sink, signal: AbortSignal): void {
     const onAbort = (): void => this.#cancel(key);
     signal.addEventListener('abort', onAbort, { once: true });
@@ -265,7 +315,11 @@ export class LocalEngine implements InferenceService {
       }
       try {
         if (!out.ok) throw out.error;
-        if (item.kind === 'prefill') this.#promptTokens += item.tokens.length;
+        if (item.kind === 'prefill') {
+          this.#promptTokens += item.tokens.length;
+          const pos = this.#runner.position(id) ?? 0;
+          if (pos % SNAPSHOT_GRID === 0) this.#snapshot(id); // end of prompt: the runner's beforeLast hook
+        }
         return out.logits ? this.#deliver(live, out.logits) : { kind: 'progress', id };
       } catch (e) {
         this.#fail(live, e);
@@ -286,6 +340,7 @@ export class LocalEngine implements InferenceService {
     const outcome = sink.decoder.next(logits, this.#runner.position(key) ?? 0);
     this.#emit(sink.events, outcome);
     if (outcome.next !== undefined) return { kind: 'next', id: key, token: outcome.next };
+    this.#snapshot(key); // end of turn: everything processed, for the next turn's prompt
     this.#end(live, undefined);
     return { kind: 'finished', id: key };
   }

@@ -28,6 +28,8 @@ export class RequestDecoder {
   readonly #eos: ReadonlySet<number>;
   readonly #history: number[];
   #generated = 0;
+  /** Prompt tokens restored from the context cache (reported in usage). */
+  cachedTokens = 0;
 
   /** Throws a `TandemError` (BAD_ARGUMENT) for invalid sampling options or an empty stop string. */
   constructor(req: GenerationRequest, tok: TextTokenizer, maxContext: number) {
@@ -74,7 +76,7 @@ export class RequestDecoder {
   }
 
   #finish(events: ServiceEvent[], reason: FinishReason): DecodeOutcome {
-    const usage = { promptTokens: this.#req.prompt.length, completionTokens: this.#generated, cachedTokens: 0 };
+    const usage = { promptTokens: this.#req.prompt.length, completionTokens: this.#generated, cachedTokens: this.cachedTokens };
     const text = reason === 'eos' ? this.#tail() : ''; // on 'length' the tail rode on the last token event
     events.push(text ? { type: 'finish', reason, usage, text } : { type: 'finish', reason, usage });
     return { events, next: undefined };

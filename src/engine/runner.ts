@@ -20,9 +20,15 @@ export type ItemOutput =
 export class Runner {
   readonly model: Model;
   readonly #states = new Map<string, SequenceState>();
+  readonly #beforeLast: ((id: string, state: SequenceState) => void) | undefined;
 
-  constructor(model: Model) {
+  /**
+   * `beforeLast`: called with the state after all prompt tokens but the last (the context cache's snapshot point
+   * for identical resends); the last chunk is then run as two forwards, which gives the same numbers.
+   */
+  constructor(model: Model, beforeLast?: (id: string, state: SequenceState) => void) {
     this.model = model;
+    this.#beforeLast = beforeLast;
   }
 
   /** Sequence states alive (the leak check). */
@@ -40,6 +46,11 @@ export class Runner {
     if (state.model !== this.model.fingerprint) throw new TandemError('BAD_STATE', `the state for request ${id} belongs to another model`);
     if (this.#states.has(id)) throw new Error(`request ${id} already has a state`);
     this.#states.set(id, state);
+  }
+
+  /** The live state of `id`, for reading only (cache snapshots serialize a copy). */
+  peek(id: string): SequenceState | undefined {
+    return this.#states.get(id);
   }
 
   /** Hand the state of `id` out (ownership moves to the caller). */
@@ -74,6 +85,11 @@ export class Runner {
     if (!state) {
       state = newState(this.model);
       this.#states.set(item.id, state);
+    }
+    if (item.last && this.#beforeLast && item.tokens.length > 1) {
+      forward(this.model, state, item.tokens.slice(0, -1));
+      this.#beforeLast(item.id, state);
+      return forward(this.model, state, item.tokens.slice(-1));
     }
     const logits = forward(this.model, state, item.tokens);
     return item.last ? logits : undefined;

@@ -8,6 +8,7 @@
  * chunk (`choices: []`) carry no token. Every token chunk's arrival time is recorded, so TTFT is send → first
  * token chunk and each inter-chunk gap is one ITL sample (vLLM's definition: a chunk holding several tokens is one
  * gap). Output tokens come from `usage.completion_tokens` when the server sends usage, else the token-chunk count.
+ * `usage.prompt_tokens_details.cached_tokens` (prefix-cache hits) and the generated text are kept on the record too.
  *
  * Never throws: every failure becomes `error` on the record with a kind —
  *   `http_<status>` non-2xx response · `stream_error` an `error` object (or `event: error`) inside the stream ·
@@ -50,6 +51,10 @@ export interface RequestRecord {
   outputTokens: number;
   /** `usage.prompt_tokens` when sent. */
   promptTokens?: number;
+  /** `usage.prompt_tokens_details.cached_tokens` when sent (prefix-cache hit tokens). */
+  cachedTokens?: number;
+  /** The generated text: `choices[0].text` of every chunk, concatenated (the multiturn workload resends it). */
+  text?: string;
   error?: RequestError;
 }
 
@@ -150,10 +155,14 @@ function onEvent(rec: RequestRecord, st: StreamState, ev: { event: string; data:
     rec.tokenChunks++;
     st.lastTokenMs = t;
   }
+  const c0: unknown = Array.isArray(chunk.choices) ? chunk.choices[0] : undefined;
+  if (isObject(c0) && typeof c0.text === 'string' && c0.text !== '') rec.text = (rec.text ?? '') + c0.text;
   if (isObject(chunk.usage)) {
     const { prompt_tokens: p, completion_tokens: c } = chunk.usage;
     if (typeof p === 'number') rec.promptTokens = p;
     if (typeof c === 'number') st.usageOutput = c;
+    const d = chunk.usage.prompt_tokens_details;
+    if (isObject(d) && typeof d.cached_tokens === 'number') rec.cachedTokens = d.cached_tokens;
   }
   return false;
 }

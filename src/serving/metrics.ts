@@ -21,9 +21,18 @@
  * | tandem:request_rejected_total            | (none; 429 answers, §9.1)           | counter   | ServiceFullError               |
  * | tandem:request_errors_total{code}        | (none; error answers, §9.1)         | counter   | ApiError / service error event |
  *
+ * | tandem:cache_hit_tokens_total{tier}     | (none; context cache, src/cache)    | counter   | prompt tokens a tier restored  |
+ * | tandem:cache_miss_tokens_total{tier}    | (none)                              | counter   | looked-up tokens a tier lacked |
+ * | tandem:cache_snapshot_hits_total{tier}  | (none)                              | counter   | snapshots restored             |
+ * | tandem:cache_recompute_tokens_total{tier} | (none; ÷ snapshot hits = per hit) | counter   | tokens prefilled after a hit   |
+ * | tandem:cache_bytes{tier}                | (none)                              | gauge     | bytes held                     |
+ * | tandem:cache_evictions_total{tier}      | (none)                              | counter   | entries evicted                |
+ * | tandem:cache_snapshots                  | (none)                              | gauge     | snapshots in the prefix index  |
+ *
  * Latencies are measured per choice (an `n` > 1 request counts n times), as vLLM counts its sub-requests.
  */
 import { Counter, Gauge, Histogram, Registry } from 'prom-client';
+import type { ContextCache, TierCounters } from '../cache/context-cache.js';
 import type { FinishReason } from '../engine/generate.js';
 import type { InferenceService, Usage } from '../engine/service.js';
 
@@ -57,7 +66,7 @@ export class ServerMetrics {
   readonly #c;
   readonly #h;
 
-  constructor(service: InferenceService) {
+  constructor(service: InferenceService, cache?: ContextCache) {
     const registers = [this.registry];
     this.registry.setDefaultLabels({ model_name: service.modelName });
     const gauge = (name: string, help: string, read: () => number): void => {
@@ -66,6 +75,7 @@ export class ServerMetrics {
     gauge('tandem:num_requests_running', 'Requests in model execution batches.', () => service.stats().running);
     gauge('tandem:num_requests_waiting', 'Requests waiting to be processed.', () => service.stats().waiting);
     gauge('tandem:num_live_states', 'Sequence states alive (0 when idle, else a leak).', () => service.stats().liveStates);
+    if (cache) cacheMetrics(registers, cache);
     const counter = (name: string, help: string, labelNames: string[] = []): Counter => new Counter({ name, help, labelNames, registers });
     this.#c = {
       prompt: counter('tandem:prompt_tokens_total', 'Prefill tokens processed.'),
@@ -125,4 +135,27 @@ export class ServerMetrics {
     this.#h.promptTokens.observe(prompt);
     this.#h.generationTokens.observe(generated);
   }
+}
+
+/** Per-tier context-cache series, read from `cache.stats()` at scrape time. */
+function cacheMetrics(registers: Registry[], cache: ContextCache): void {
+  const perTier = (name: string, help: string, field: keyof TierCounters, kind: 'counter' | 'gauge'): void => {
+    const collect = function (this: Counter | Gauge): void {
+      this.reset();
+      for (const t of cache.stats().tiers) {
+        const v = t[field] as number;
+        if (this instanceof Counter) this.inc({ tier: t.tier }, v);
+        else this.set({ tier: t.tier }, v);
+      }
+    };
+    if (kind === 'counter') new Counter({ name, help, labelNames: ['tier'], registers, collect });
+    else new Gauge({ name, help, labelNames: ['tier'], registers, collect });
+  };
+  perTier('tandem:cache_hit_tokens_total', 'Prompt tokens restored from the context cache, by tier.', 'hitTokens', 'counter');
+  perTier('tandem:cache_miss_tokens_total', 'Looked-up prompt tokens a tier could not restore.', 'missTokens', 'counter');
+  perTier('tandem:cache_snapshot_hits_total', 'State snapshots restored, by tier.', 'snapshotHits', 'counter');
+  perTier('tandem:cache_recompute_tokens_total', 'Prompt tokens prefilled after a hit (divide by snapshot hits for per hit).', 'recomputeTokens', 'counter');
+  perTier('tandem:cache_bytes', 'Bytes held by each cache tier.', 'bytes', 'gauge');
+  perTier('tandem:cache_evictions_total', 'Cache entries evicted, by tier.', 'evictions', 'counter');
+  new Gauge({ name: 'tandem:cache_snapshots', help: 'Snapshots in the prefix index.', registers, collect() { this.set(cache.stats().snapshots); } });
 }

@@ -6,12 +6,14 @@
  *   GET  /v1/models             the served model; GET /v1/models/:id
  *   GET  /health                liveness + queue depth (no API key)
  *   GET  /metrics               Prometheus text, vLLM names with `tandem:` (no API key; metrics.ts)
+ *   GET  /v1/cache              context-cache summary (per tier: hits, misses, bytes, evictions)
  *
  * Every error is `{"error":{message,type,param,code}}` (api-error.ts); validation is the checklist in validate.ts.
  * The client's disconnect aborts the service requests (`c.req.raw.signal`, and the SSE body's cancel).
  */
 import { Hono, type Context } from 'hono';
 import { bodyLimit } from 'hono/body-limit';
+import type { ContextCache } from '../../cache/context-cache.js';
 import type { InferenceService } from '../../engine/service.js';
 import { OutputParser } from '../../text/output-parser.js';
 import type { TextTokenizer } from '../../text/tokenizer.js';
@@ -36,6 +38,8 @@ export interface AppOptions {
   readonly apiKey?: string | undefined;
   /** Default 4 MiB. */
   readonly maxBodyBytes?: number;
+  /** The engine's context cache, for /v1/cache and the cache metrics. */
+  readonly cache?: ContextCache | undefined;
 }
 
 export interface App {
@@ -124,11 +128,13 @@ function infoRoutes(app: Hono, service: InferenceService, metrics: ServerMetrics
 
 export function createApp(opts: AppOptions): App {
   const { service, tokenizer } = opts;
-  const metrics = new ServerMetrics(service);
+  const metrics = new ServerMetrics(service, opts.cache);
   const deps: Deps = { ctx: { service, tokenizer }, metrics, tagOf: specialTagFinder(tokenizer) };
   const app = new Hono();
   guard(app, metrics, opts.apiKey);
   infoRoutes(app, service, metrics);
+  const cache = opts.cache;
+  app.get('/v1/cache', (c) => c.json(cache ? { enabled: true, ...cache.stats() } : { enabled: false }));
   const maxSize = opts.maxBodyBytes ?? MAX_BODY_BYTES;
   const limit = bodyLimit({
     maxSize,
