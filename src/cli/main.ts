@@ -75,6 +75,7 @@ function program(): Command {
     .option('--pattern <layers>', 'layer schedule over M * - E (default M*-M, or ME*EME with --moe)')
     .option('--moe', 'mixture-of-experts model (nemotron_h_moe)')
     .option('--seed <n>', 'random seed', intOption('--seed', 0), 0)
+    .option('--context <n>', 'max_position_embeddings (context length)', intOption('--context', 16), 2048)
     .addOption(new Option('--dtype <type>', 'storage of matrices').choices(['f32', 'f16', 'bf16']).default('f32'))
     .action(makeTinyCommand);
   p.command('quantize')

@@ -10,6 +10,7 @@ export interface MakeTinyFlags {
   readonly moe?: boolean;
   readonly seed: number;
   readonly dtype: 'f32' | 'f16' | 'bf16';
+  readonly context: number;
 }
 
 /** --out must be a new or existing directory that holds none of the files make-tiny writes (nothing is overwritten). */
@@ -24,6 +25,6 @@ function checkOut(out: string): void {
 
 export function makeTinyCommand(f: MakeTinyFlags): void {
   checkOut(f.out);
-  const cfg = makeTiny(f.out, { pattern: f.pattern, moe: f.moe, seed: f.seed, dtype: f.dtype });
+  const cfg = makeTiny(f.out, { pattern: f.pattern, moe: f.moe, seed: f.seed, dtype: f.dtype, maxPositions: f.context });
   process.stdout.write(`wrote ${f.out} (HF directory + model.gguf): ${cfg.layers.length} layers, vocab ${cfg.vocabSize}\n`);
 }
