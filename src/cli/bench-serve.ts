@@ -71,30 +71,29 @@ function progressTurns(done: number, total: number): void {
   process.stderr.write(`\r${done}/${total} turns done${done === total ? '\n' : ''}`);
 }
 
-async function multiturnCommand(f: BenchServeFlags): Promise<void> {
+interface RunReport {
+  readonly interrupted: boolean;
+  readonly completed: number;
+  readonly failed: number;
+  readonly error_kinds: Readonly<Record<string, number>>;
+  readonly error_examples: Readonly<Record<string, string>>;
+}
+
+/** Run a benchmark with Ctrl-C aborting requests in flight, print its report, set the exit code. */
+async function runAndReport<R extends RunReport>(json: boolean, run: (signal: AbortSignal) => Promise<R>, format: (r: R) => string): Promise<void> {
   const ac = new AbortController();
   const onSigint = (): void => {
     process.stderr.write('\ninterrupted: aborting requests in flight (Ctrl-C again to quit now)\n');
     ac.abort();
   };
   process.once('SIGINT', onSigint);
-  let report: MultiturnReport;
+  let report: R;
   try {
-    report = await runMultiturn(
-      {
-        url: f.url, sessions: f.sessions, turns: f.turns, systemTokens: f.systemTokens, turnTokens: f.turnTokens,
-        thinkMs: f.thinkMs, branchProb: f.branchProb, seed: f.seed, timeoutS: f.timeout, warmup: f.warmup,
-        ...(f.concurrency === undefined ? {} : { concurrency: f.concurrency }),
-        ...(f.outputTokens === undefined ? {} : { outputTokens: f.outputTokens }),
-        ...(f.model === undefined ? {} : { model: f.model }),
-        ...(f.apiKey === undefined ? {} : { apiKey: f.apiKey }),
-      },
-      { signal: ac.signal, onProgress: f.json ? undefined : progressTurns },
-    );
+    report = await run(ac.signal);
   } finally {
     process.off('SIGINT', onSigint);
   }
-  process.stdout.write((f.json ? JSON.stringify(report, null, 2) : formatMultiturnReport(report)) + '\n');
+  process.stdout.write((json ? JSON.stringify(report, null, 2) : format(report)) + '\n');
   if (report.interrupted) process.exitCode = 130;
   else if (report.completed === 0) {
     const kinds = Object.entries(report.error_kinds).map(([k, n]) => `${k}: ${n}, e.g. "${report.error_examples[k] ?? ''}"`);
@@ -104,36 +103,31 @@ async function multiturnCommand(f: BenchServeFlags): Promise<void> {
   }
 }
 
+const optional = (f: BenchServeFlags): { model?: string; apiKey?: string } => ({
+  ...(f.model === undefined ? {} : { model: f.model }),
+  ...(f.apiKey === undefined ? {} : { apiKey: f.apiKey }),
+});
+
 export async function benchServeCommand(f: BenchServeFlags): Promise<void> {
-  if (f.workload === 'multiturn') return multiturnCommand(f);
-  const ac = new AbortController();
-  const onSigint = (): void => {
-    process.stderr.write('\ninterrupted: aborting requests in flight (Ctrl-C again to quit now)\n');
-    ac.abort();
-  };
-  process.once('SIGINT', onSigint);
-  let report: BenchServeReport;
-  try {
-    report = await runLoad(
+  if (f.workload === 'multiturn') {
+    return runAndReport<MultiturnReport>(f.json ?? false, (signal) => runMultiturn(
       {
-        url: f.url, concurrency: f.concurrency ?? 1, requests: f.requests, promptTokens: f.promptTokens,
-        outputTokens: f.outputTokens ?? 128, seed: f.seed, timeoutS: f.timeout, warmup: f.warmup,
-        ...(f.model === undefined ? {} : { model: f.model }),
-        ...(f.apiKey === undefined ? {} : { apiKey: f.apiKey }),
+        url: f.url, sessions: f.sessions, turns: f.turns, systemTokens: f.systemTokens, turnTokens: f.turnTokens,
+        thinkMs: f.thinkMs, branchProb: f.branchProb, seed: f.seed, timeoutS: f.timeout, warmup: f.warmup,
+        ...(f.concurrency === undefined ? {} : { concurrency: f.concurrency }),
+        ...(f.outputTokens === undefined ? {} : { outputTokens: f.outputTokens }),
+        ...optional(f),
       },
-      { signal: ac.signal, onProgress: f.json ? undefined : progress },
-    );
-  } finally {
-    process.off('SIGINT', onSigint);
+      { signal, onProgress: f.json ? undefined : progressTurns },
+    ), formatMultiturnReport);
   }
-  process.stdout.write((f.json ? JSON.stringify(report, null, 2) : formatReport(report)) + '\n');
-  if (report.interrupted) process.exitCode = 130;
-  else if (report.completed === 0) {
-    const kinds = Object.entries(report.error_kinds).map(([k, n]) => `${k}: ${n}, e.g. "${report.error_examples[k] ?? ''}"`);
-    const line = `error[BAD_ARGUMENT]: all ${report.failed} requests failed (${kinds.join('; ')})`;
-    process.stderr.write(line.replace(/\s*\n\s*/g, ' ') + '\n');
-    process.exitCode = 1;
-  }
+  return runAndReport<BenchServeReport>(f.json ?? false, (signal) => runLoad(
+    {
+      url: f.url, concurrency: f.concurrency ?? 1, requests: f.requests, promptTokens: f.promptTokens,
+      outputTokens: f.outputTokens ?? 128, seed: f.seed, timeoutS: f.timeout, warmup: f.warmup, ...optional(f),
+    },
+    { signal, onProgress: f.json ? undefined : progress },
+  ), formatReport);
 }
 
 /** Adds `bench serve` (and the `bench` group, unless another command file already added it). */
