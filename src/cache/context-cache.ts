@@ -112,6 +112,7 @@ export class ContextCache {
   async lookup(ns: string, tokens: readonly number[]): Promise<CacheHit | null> {
     this.#lookups++;
     this.#queryTokens += tokens.length;
+    await this.#rescanUnlessFull(ns, tokens);
     for (const ref of this.#index.lookup(ns, tokens)) {
       for (const [ti, tier] of this.#tiers.entries()) {
         const entry = await tier.get(ref.key);
@@ -129,6 +130,31 @@ export class ContextCache {
     }
     this.#hit(-1, tokens.length, 0);
     return null;
+  }
+
+  /**
+   * How many leading tokens of `tokens` a `lookup` would restore (0 on a miss), from the index and the tiers' key
+   * sets only: no entry is read or restored and no counter moves. For cache-aware routing (disagg `probe`).
+   */
+  async probe(ns: string, tokens: readonly number[]): Promise<number> {
+    await this.#rescanUnlessFull(ns, tokens);
+    for (const ref of this.#index.lookup(ns, tokens)) if (this.#tiers.some((t) => t.has(ref.key))) return ref.position;
+    return 0;
+  }
+
+  /**
+   * Unless the index already holds the deepest possible snapshot (length − 1), let shared tiers (a disk directory
+   * other workers write to) index entries added since they last looked (rate-limited inside the tier).
+   */
+  async #rescanUnlessFull(ns: string, tokens: readonly number[]): Promise<void> {
+    const best = this.#index.lookup(ns, tokens)[0]?.position ?? 0;
+    if (best >= tokens.length - 1) return;
+    for (const t of this.#tiers) {
+      if (!(t instanceof DiskTier)) continue;
+      for (const m of await t.rescan()) {
+        if (this.#index.insert(m.ns, m.tokens, m.position) !== m.key) this.#index.remove(snapshotKey(m.ns, m.tokens, m.position));
+      }
+    }
   }
 
   /** Snapshot `state` (the state after state.tokens); sync for RAM, queued for disk. Returns the key. */

@@ -11,10 +11,14 @@
  *   end 32 B  SHA-256 of every byte before it
  *
  * A file with a bad magic, header, length or checksum is a miss: it is deleted and reported through `onEvict`.
+ *
+ * Sharing: several processes (disaggregated workers) may open the same directory. `rescan()` indexes entry files
+ * another process wrote after this one opened the directory (headers only, at most once per `RESCAN_MS`); the
+ * context cache calls it before concluding a lookup missed. Writes go through a per-process temp file + rename.
  */
 import { createHash } from 'node:crypto';
 import { mkdirSync, readdirSync, statSync, unlinkSync } from 'node:fs';
-import { open, readFile, rename, unlink, utimes, writeFile } from 'node:fs/promises';
+import { open, readdir, readFile, rename, unlink, utimes, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { CacheEntry, CacheTier, EntryMeta, EvictListener, TierStats } from './tier.js';
 
@@ -22,6 +26,8 @@ const MAGIC = Buffer.from('TNDMCACH');
 const VERSION = 1;
 const HASH = 32;
 const EXT = '.tce';
+/** `rescan()` reads the directory at most this often. */
+export const RESCAN_MS = 1000;
 
 export interface DiskTierOptions {
   readonly dir: string;
@@ -81,6 +87,8 @@ export class DiskTier implements CacheTier {
   #bytes = 0;
   #evictions = 0;
   #corrupt = 0;
+  #lastScan = Date.now();
+  #scanning: Promise<EntryMeta[]> | undefined;
 
   private constructor(o: DiskTierOptions) {
     this.dir = o.dir;
@@ -112,6 +120,38 @@ export class DiskTier implements CacheTier {
     }
     await t.#evictToFit(0);
     return t;
+  }
+
+  /**
+   * Index entry files other processes added since the last scan (headers only; rate-limited to one directory read
+   * per `RESCAN_MS`, concurrent callers share it). Returns the new entries' metadata, for the owner's index.
+   * Unreadable or mis-named files are skipped, not deleted: their writer owns them (checksums still guard reads).
+   */
+  rescan(): Promise<EntryMeta[]> {
+    if (this.#scanning) return this.#scanning;
+    if (Date.now() - this.#lastScan < RESCAN_MS) return Promise.resolve([]);
+    this.#lastScan = Date.now();
+    this.#scanning = this.#scan().finally(() => {
+      this.#scanning = undefined;
+      this.#lastScan = Date.now();
+    });
+    return this.#scanning;
+  }
+
+  async #scan(): Promise<EntryMeta[]> {
+    const names = await readdir(this.dir).catch(() => [] as string[]);
+    const added: EntryMeta[] = [];
+    for (const name of names) {
+      if (!name.endsWith(EXT)) continue;
+      const key = name.slice(0, -EXT.length);
+      if (this.#slots.has(key) || this.#pending.has(key)) continue;
+      const slot = await readSlot(join(this.dir, name)).catch(() => undefined);
+      if (!slot || slot.meta.key !== key || this.#slots.has(key)) continue;
+      this.#slots.set(key, slot);
+      this.#bytes += slot.size;
+      added.push(slot.meta);
+    }
+    return added;
   }
 
   async get(key: string): Promise<CacheEntry | undefined> {
@@ -177,8 +217,9 @@ export class DiskTier implements CacheTier {
     if (buf.length > this.#capacity) return;
     await this.#evictToFit(buf.length);
     const file = this.#file(entry.meta.key);
-    await writeFile(file + '.tmp', buf);
-    await rename(file + '.tmp', file);
+    const tmp = `${file}.${process.pid}.tmp`; // per process: workers sharing the directory may write one key at once
+    await writeFile(tmp, buf);
+    await rename(tmp, file);
     this.#slots.set(entry.meta.key, { meta: entry.meta, size: buf.length });
     this.#bytes += buf.length;
   }

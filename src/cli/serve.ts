@@ -99,6 +99,10 @@ async function openService(path: string, f: ServeFlags): Promise<Opened> {
     prefillWorkers: f.workers.prefill,
     decodeWorkers: f.workers.decode,
     ...(f.disaggThreshold !== undefined ? { threshold: f.disaggThreshold } : {}),
+    // Every worker gets the same cache flags (one shared --cache-disk directory: workers hit each other's snapshots).
+    cache: f.cache === false ? { enabled: false } : {
+      enabled: true, ramBytes: f.cacheRam ?? DEFAULT_CACHE_RAM, ...(f.cacheDisk ? { disk: f.cacheDisk } : {}),
+    },
   });
   return { service, tokenizer };
 }

@@ -3,6 +3,7 @@
  * listens for jobs and state pulls, registers with the frontend, and exits when the frontend goes away.
  */
 import { Option, type Command } from 'commander';
+import { ContextCache } from '../cache/context-cache.js';
 import { TandemError } from '../errors.js';
 import { LocalEngine } from '../engine/engine.js';
 import { loadModel } from '../engine/load-model.js';
@@ -10,6 +11,7 @@ import type { Role } from '../serving/disagg/messages.js';
 import { DisaggWorker } from '../serving/disagg/worker.js';
 import { defaultModelPath } from './default-model.js';
 import { intOption } from './options.js';
+import { DEFAULT_CACHE_RAM, parseCacheDisk, parseSize } from './serve.js';
 
 export interface WorkerFlags {
   readonly role: Role;
@@ -21,12 +23,20 @@ export interface WorkerFlags {
   readonly heartbeatMs: number;
   readonly maxRunning?: number;
   readonly maxWaiting?: number;
+  /** false with --no-cache. */
+  readonly cache?: boolean;
+  readonly cacheRam?: number;
+  readonly cacheDisk?: { readonly dir: string; readonly bytes: number };
 }
 
 export async function workerCommand(f: WorkerFlags): Promise<void> {
   const path = f.model ?? defaultModelPath((m) => process.stderr.write(m + '\n'));
   const loaded = loadModel(path);
-  const engine = new LocalEngine(loaded, { maxRunning: f.maxRunning, maxWaiting: f.maxWaiting });
+  const cache = f.cache === false ? undefined : await ContextCache.open(loaded.model, {
+    ramBytes: f.cacheRam ?? DEFAULT_CACHE_RAM,
+    ...(f.cacheDisk ? { disk: f.cacheDisk } : {}),
+  });
+  const engine = new LocalEngine(loaded, { maxRunning: f.maxRunning, maxWaiting: f.maxWaiting, ...(cache ? { cache } : {}) });
   const worker = await DisaggWorker.start(engine, loaded.model, {
     id: f.id ?? `${f.role}-${process.pid}`, role: f.role, connect: f.connect, listen: f.listen, leaseMs: f.leaseMs, heartbeatMs: f.heartbeatMs,
     faults: process.env.TANDEM_DISAGG_FAULTS === '1',
@@ -34,12 +44,13 @@ export async function workerCommand(f: WorkerFlags): Promise<void> {
     const why = e instanceof Error ? e.message : String(e);
     throw new TandemError('BAD_ARGUMENT', `worker could not start (${why}); check --listen and --connect, and that the frontend is running`);
   });
-  const stop = (): void => void worker.close().then(() => process.exit(0));
+  const stop = (): void => void worker.close().then(() => cache?.flush()).then(() => process.exit(0));
   process.once('SIGTERM', stop);
   process.once('SIGINT', stop);
   const reason = await worker.lost;
   process.stderr.write(`tandem worker ${f.id ?? ''}: frontend gone (${reason}); exiting\n`);
   await worker.close();
+  await cache?.flush();
   process.exit(0);
 }
 
@@ -56,5 +67,8 @@ export function registerWorker(program: Command): void {
     .option('--heartbeat-ms <ms>', 'heartbeat interval', intOption('--heartbeat-ms', 10), 1000)
     .option('--max-running <n>', 'requests the engine runs at once', intOption('--max-running', 1))
     .option('--max-waiting <n>', 'requests the engine queues', intOption('--max-waiting', 1))
+    .option('--cache-ram <size>', 'context cache RAM budget, e.g. 512MiB (default 512MiB)', parseSize)
+    .option('--cache-disk <dir:size>', 'context cache disk tier; workers may share one directory (default off)', parseCacheDisk)
+    .option('--no-cache', 'turn the context (prefix) cache off')
     .action((f: WorkerFlags) => workerCommand(f));
 }

@@ -155,6 +155,11 @@ export class LocalEngine implements InferenceService {
     return events;
   }
 
+  /** Prompt tokens the context cache would restore for `prompt` (0 without a cache); reads no entry (routing probes). */
+  async cachedPrefix(prompt: readonly number[]): Promise<number> {
+    return this.#cache ? this.#cache.probe(this.#ns, prompt) : 0;
+  }
+
   stats(): ServiceStats {
     return {
       running: this.#scheduler.running,

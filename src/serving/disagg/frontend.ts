@@ -13,7 +13,7 @@ import type { Role } from './messages.js';
 import { WorkerPool, type WorkerView } from './pool.js';
 import { EmbeddedRegistry } from './registry.js';
 import { runRequest, type FlowContext } from './request.js';
-import { WorkerProcesses } from './spawn.js';
+import { WorkerProcesses, type WorkerCacheOptions } from './spawn.js';
 
 /** Prompts with fewer uncached tokens than this skip the prefill pool (Dynamo's `isl_bounding` default). */
 export const DEFAULT_DISAGG_THRESHOLD = 2048;
@@ -42,6 +42,15 @@ export interface DisaggregatedOptions {
   readonly maxInflight?: number;
   /** Extra environment for spawned workers. */
   readonly workerEnv?: NodeJS.ProcessEnv;
+  /**
+   * Context cache of spawned workers (default: on, RAM only, the worker's default budget). With it on, requests
+   * are routed cache-aware (request.ts); give every worker the same disk directory to share snapshots.
+   */
+  readonly cache?: WorkerCacheOptions;
+  /** Routing cost of one in-flight request on a decode worker, in uncached prompt tokens (default 256). */
+  readonly loadWeight?: number;
+  /** Test hook: decode workers for which this returns false are never chosen for `req`. */
+  readonly routeFilter?: (req: GenerationRequest, workerId: string) => boolean;
 }
 
 export interface DisaggregatedService extends InferenceService {
@@ -69,7 +78,13 @@ class Frontend implements DisaggregatedService {
     private readonly pool: WorkerPool,
     private readonly procs: WorkerProcesses | undefined,
   ) {
-    this.#ctx = { pool, threshold: opts.threshold ?? DEFAULT_DISAGG_THRESHOLD, idleMs: opts.idleTimeoutMs ?? 300_000, nextRid: () => String(++this.#rid) };
+    this.#ctx = {
+      pool, threshold: opts.threshold ?? DEFAULT_DISAGG_THRESHOLD, idleMs: opts.idleTimeoutMs ?? 300_000, nextRid: () => String(++this.#rid),
+      // Externally started workers may have caches: probe them too (a cacheless worker answers 0).
+      cacheAware: opts.cache?.enabled ?? true,
+      ...(opts.loadWeight !== undefined ? { loadWeight: opts.loadWeight } : {}),
+      ...(opts.routeFilter ? { routeFilter: opts.routeFilter } : {}),
+    };
   }
 
   get registryAddress(): string {
@@ -150,7 +165,7 @@ class Frontend implements DisaggregatedService {
 }
 
 function spawnSpec(o: DisaggregatedOptions, registry: string, id: string, role: Role): Parameters<WorkerProcesses['start']>[0] {
-  return { id, role, model: o.model, registry, leaseMs: o.leaseMs ?? 30_000, heartbeatMs: o.heartbeatMs ?? 1000, env: o.workerEnv };
+  return { id, role, model: o.model, registry, leaseMs: o.leaseMs ?? 30_000, heartbeatMs: o.heartbeatMs ?? 1000, env: o.workerEnv, cache: o.cache };
 }
 
 /** Start the registry, spawn (or await) the workers, and return the routing service. */

@@ -5,7 +5,12 @@
  *   registry  worker → frontend   register {worker} · heartbeat {snapshot}
  *             frontend → worker   registered · rejected {message} · deregistered {reason}
  *   job       frontend → worker   prefill {rid, req} · decode {rid, req, transfer?} · cancel {rid} · stats {qid}
+ *                                 probe {rid, tokens}
  *             worker → frontend   prefilled {rid, transfer} · event {rid, event} · stats-reply {qid, snapshot}
+ *                                 probe-reply {rid, cachedTokens}
+ *
+ * `probe` asks how many leading prompt tokens the worker's context cache would restore (index lookup only, no
+ * state is read); a worker without a cache answers 0. The frontend routes on it (request.ts).
  *   pull      decode → prefill    pull {transferId}
  *             prefill → decode    transfer {bytes} + DATA… + DATA_END · pull-error {message}
  *
@@ -51,12 +56,14 @@ export type WorkerMessage =
   | { readonly t: 'decode'; readonly rid: string; readonly req: GenerationRequest; readonly transfer?: unknown }
   | { readonly t: 'cancel'; readonly rid: string }
   | { readonly t: 'stats'; readonly qid: number }
+  | { readonly t: 'probe'; readonly rid: string; readonly tokens: readonly number[] }
   | { readonly t: 'pull'; readonly transferId: string };
 
 export type FrontendMessage =
   | { readonly t: 'prefilled'; readonly rid: string; readonly transfer: unknown }
   | { readonly t: 'event'; readonly rid: string; readonly event: ServiceEvent }
-  | { readonly t: 'stats-reply'; readonly qid: number; readonly snapshot: WorkerSnapshot };
+  | { readonly t: 'stats-reply'; readonly qid: number; readonly snapshot: WorkerSnapshot }
+  | { readonly t: 'probe-reply'; readonly rid: string; readonly cachedTokens: number };
 
 const str = (m: ControlMessage, k: string): boolean => typeof m[k] === 'string';
 const num = (m: ControlMessage, k: string): boolean => typeof m[k] === 'number';
@@ -72,6 +79,8 @@ export function asWorkerMessage(m: ControlMessage): WorkerMessage | undefined {
       return str(m, 'rid') ? (m as unknown as WorkerMessage) : undefined;
     case 'stats':
       return num(m, 'qid') ? (m as unknown as WorkerMessage) : undefined;
+    case 'probe':
+      return str(m, 'rid') && Array.isArray(m['tokens']) ? (m as unknown as WorkerMessage) : undefined;
     case 'pull':
       return str(m, 'transferId') ? (m as unknown as WorkerMessage) : undefined;
     default:
@@ -88,6 +97,8 @@ export function asFrontendMessage(m: ControlMessage): FrontendMessage | undefine
       return str(m, 'rid') && obj(m, 'event') ? (m as unknown as FrontendMessage) : undefined;
     case 'stats-reply':
       return num(m, 'qid') && obj(m, 'snapshot') ? (m as unknown as FrontendMessage) : undefined;
+    case 'probe-reply':
+      return str(m, 'rid') && num(m, 'cachedTokens') ? (m as unknown as FrontendMessage) : undefined;
     default:
       return undefined;
   }

@@ -37,6 +37,7 @@ function latest(h: WorkerHandle): WorkerSnapshot | undefined {
 export class WorkerPool {
   readonly #handles = new Map<string, WorkerHandle>();
   readonly #queries = new Map<number, (s: WorkerSnapshot) => void>();
+  readonly #probes = new Map<string, (cachedTokens: number) => void>();
   readonly #changed = new Set<() => void>();
   #qid = 0;
   #closed = false;
@@ -92,6 +93,33 @@ export class WorkerPool {
       if (load < bestLoad) [best, bestLoad] = [h, load];
     }
     return best;
+  }
+
+  /** Open decode/prefill workers of `role` not in `exclude`. */
+  candidates(role: Role, exclude: ReadonlySet<string>): WorkerHandle[] {
+    return [...this.#handles.values()].filter((h) => h.info.role === role && !exclude.has(h.info.id) && h.conn.isOpen);
+  }
+
+  /** Queued requests in the worker's engine, from its latest report. */
+  waiting(h: WorkerHandle): number {
+    return latest(h)?.engine.waiting ?? 0;
+  }
+
+  /** Ask a worker how many leading tokens its context cache holds; 0 if it does not answer within `timeoutMs`. */
+  probe(h: WorkerHandle, tokens: readonly number[], timeoutMs = 1000): Promise<number> {
+    if (!h.conn.isOpen) return Promise.resolve(0);
+    const rid = `p${++this.#qid}`;
+    return new Promise((resolve) => {
+      const timer = setTimeout(() => {
+        this.#probes.delete(rid);
+        resolve(0);
+      }, timeoutMs);
+      this.#probes.set(rid, (n) => {
+        clearTimeout(timer);
+        resolve(n);
+      });
+      h.conn.send({ t: 'probe', rid, tokens });
+    });
   }
 
   /** Send a job; `listener` receives its messages, or `lost` if the worker goes away first. */
@@ -178,6 +206,11 @@ export class WorkerPool {
       const q = this.#queries.get(m.qid);
       this.#queries.delete(m.qid);
       return q?.(m.snapshot);
+    }
+    if (m.t === 'probe-reply') {
+      const p = this.#probes.get(m.rid);
+      this.#probes.delete(m.rid);
+      return p?.(m.cachedTokens);
     }
     h.inflight.get(m.rid)?.({ kind: 'msg', msg: m });
   }

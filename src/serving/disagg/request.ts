@@ -1,10 +1,17 @@
 /**
  * One request through the disaggregated frontend.
  *
- * Routing (conditional disaggregation, serving spec §1.3): uncached prompt tokens (the whole prompt until the
- * context cache exists) < threshold → the least-loaded decode worker runs it all; otherwise the least-loaded
- * prefill worker prefills it and returns opaque transfer metadata, then the least-loaded decode worker pulls the
- * state from that prefill worker and decodes. Tokens stream back as the decode worker emits them.
+ * Routing (conditional disaggregation, serving spec §1.3, cache-aware): with worker caches on, every open decode
+ * worker is probed (`probe` → `probe-reply {cachedTokens}`, an index lookup on the worker) and the request goes to
+ * the one with the lowest cost
+ *
+ *     cost = (prompt − cachedTokens) + loadWeight × (dispatches in flight on it)   [+ engine queue / 1000, tie-break]
+ *
+ * (loadWeight, default 256 tokens per in-flight request: a worker holding the prefix wins unless it is busier by
+ * more than ⌈cached advantage / 256⌉ requests; ties go to the first registered). Uncached prompt tokens (prompt −
+ * the chosen worker's cachedTokens; the whole prompt with caches off) < threshold → that decode worker runs it
+ * all; otherwise the least-loaded prefill worker prefills it and returns opaque transfer metadata, then the decode
+ * worker pulls the state from that prefill worker and decodes. Tokens stream back as the decode worker emits them.
  *
  * A prefill worker whose queue is full (`overloaded`) also sends the request down the decode-only path.
  *
@@ -23,7 +30,39 @@ export interface FlowContext {
   readonly pool: WorkerPool;
   readonly threshold: number;
   readonly idleMs: number;
+  /** Probe decode workers' caches and route on cost (false: least-loaded, whole prompt counts as uncached). */
+  readonly cacheAware?: boolean;
+  /** Tokens of cost per dispatch in flight on a decode worker (default `DEFAULT_LOAD_WEIGHT`). */
+  readonly loadWeight?: number;
+  /** Test hook: decode workers for which this returns false are never chosen for `req`. */
+  readonly routeFilter?: (req: GenerationRequest, workerId: string) => boolean;
   nextRid(): string;
+}
+
+/** Cost, in uncached prompt tokens, of one dispatch in flight on a decode worker (routing rule above). */
+export const DEFAULT_LOAD_WEIGHT = 256;
+
+/** Decode workers `req` may not use: already tried, or excluded by the test hook. */
+function excluded(ctx: FlowContext, req: GenerationRequest, tried: ReadonlySet<string>): Set<string> {
+  const out = new Set(tried);
+  if (ctx.routeFilter) for (const h of ctx.pool.candidates('decode', out)) if (!ctx.routeFilter(req, h.info.id)) out.add(h.info.id);
+  return out;
+}
+
+/** Cache-aware choice of a decode worker: probe each, minimise (prompt − cached) + loadWeight × inflight. */
+export async function routeDecode(ctx: FlowContext, req: GenerationRequest): Promise<{ h: WorkerHandle; cachedTokens: number } | undefined> {
+  const hs = ctx.pool.candidates('decode', excluded(ctx, req, new Set()));
+  const cached = await Promise.all(hs.map((h) => ctx.pool.probe(h, req.prompt)));
+  const w = ctx.loadWeight ?? DEFAULT_LOAD_WEIGHT;
+  let best: { h: WorkerHandle; cachedTokens: number } | undefined;
+  let bestCost = Infinity;
+  hs.forEach((h, i) => {
+    if (!h.conn.isOpen) return;
+    const c = Math.min(cached[i]!, req.prompt.length);
+    const cost = req.prompt.length - c + w * h.inflight.size + ctx.pool.waiting(h) / 1000;
+    if (cost < bestCost) [best, bestCost] = [{ h, cachedTokens: c }, cost];
+  });
+  return best;
 }
 
 type Item = { readonly kind: 'delivery'; readonly rid: string; readonly d: Delivery } | { readonly kind: 'abort' } | { readonly kind: 'timeout' };
@@ -162,11 +201,11 @@ async function* decodeAttempt(ctx: FlowContext, req: GenerationRequest, transfer
   }
 }
 
-async function* decodePhase(ctx: FlowContext, req: GenerationRequest, transfer: unknown, flow: Flow): AsyncGenerator<ServiceEvent> {
+async function* decodePhase(ctx: FlowContext, req: GenerationRequest, transfer: unknown, flow: Flow, preferred?: WorkerHandle): AsyncGenerator<ServiceEvent> {
   const tried = new Set<string>();
   let lostWhy = '';
   for (let attempt = 0; attempt < 2; attempt++) {
-    const h = ctx.pool.pick('decode', tried);
+    const h = attempt === 0 && preferred?.conn.isOpen ? preferred : ctx.pool.pick('decode', excluded(ctx, req, tried));
     if (!h) break;
     tried.add(h.info.id);
     // A retry runs the whole request: the transferred state may be consumed or unreachable.
@@ -189,7 +228,9 @@ export async function* runRequest(ctx: FlowContext, req: GenerationRequest, sign
   try {
     if (signal.aborted) return;
     let transfer: unknown;
-    if (req.prompt.length >= ctx.threshold) {
+    const routed = ctx.cacheAware ? await routeDecode(ctx, req) : undefined;
+    if (signal.aborted) return;
+    if (req.prompt.length - (routed?.cachedTokens ?? 0) >= ctx.threshold) {
       const p = await prefillPhase(ctx, req, flow);
       if (p.kind === 'end') {
         if (p.event) yield p.event;
@@ -198,7 +239,8 @@ export async function* runRequest(ctx: FlowContext, req: GenerationRequest, sign
       if (p.kind === 'remote') transfer = p.transfer;
     }
     if (signal.aborted) return;
-    yield* decodePhase(ctx, req, transfer, flow);
+    // After a remote prefill the state arrives by transfer and loads have moved on: pick the least-loaded worker then.
+    yield* decodePhase(ctx, req, transfer, flow, transfer === undefined ? routed?.h : undefined);
   } finally {
     signal.removeEventListener('abort', onAbort);
     flow.cancelAll();

@@ -20,6 +20,22 @@ export interface SpawnSpec {
   readonly leaseMs: number;
   readonly heartbeatMs: number;
   readonly env?: NodeJS.ProcessEnv;
+  /** Context cache flags for the worker (`tandem worker --cache-ram/--cache-disk/--no-cache`). */
+  readonly cache?: WorkerCacheOptions;
+}
+
+/** A worker's context cache: off, or RAM with an optional disk tier (a shared directory is fine). */
+export interface WorkerCacheOptions {
+  readonly enabled: boolean;
+  readonly ramBytes?: number;
+  readonly disk?: { readonly dir: string; readonly bytes: number };
+}
+
+/** The `tandem worker` flags for `c`. */
+export function cacheArgs(c: WorkerCacheOptions | undefined): string[] {
+  if (!c) return [];
+  if (!c.enabled) return ['--no-cache'];
+  return [...(c.ramBytes !== undefined ? ['--cache-ram', String(c.ramBytes)] : []), ...(c.disk ? ['--cache-disk', `${c.disk.dir}:${c.disk.bytes}`] : [])];
 }
 
 interface Child {
@@ -41,7 +57,7 @@ export class WorkerProcesses {
 
   start(s: SpawnSpec): void {
     const args = [CLI, 'worker', '--role', s.role, '--connect', s.registry, '--model', s.model, '--id', s.id,
-      '--lease-ms', String(s.leaseMs), '--heartbeat-ms', String(s.heartbeatMs)];
+      '--lease-ms', String(s.leaseMs), '--heartbeat-ms', String(s.heartbeatMs), ...cacheArgs(s.cache)];
     const proc = spawn(process.execPath, args, { stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, ...s.env } });
     let markExit: () => void = () => {};
     const child: Child = { proc, stderr: '', exit: undefined, exited: new Promise((r) => (markExit = r)) };

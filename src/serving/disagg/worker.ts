@@ -25,6 +25,8 @@ import { listen, type Connection } from './transport.js';
 export interface DisaggEngine extends InferenceService {
   prefillOnly(req: GenerationRequest, signal: AbortSignal): Promise<{ state: SequenceState; logits: Float32Array }>;
   submitResumed(req: GenerationRequest, resume: { state: SequenceState; logits: Float32Array }, signal: AbortSignal): AsyncIterable<ServiceEvent>;
+  /** Prompt tokens the engine's context cache would restore (routing probes); absent = no cache. */
+  cachedPrefix?(prompt: readonly number[]): Promise<number>;
 }
 
 export interface WorkerOptions {
@@ -130,6 +132,8 @@ export class DisaggWorker {
             return this.#cancel(prefix + m.rid);
           case 'stats':
             return conn.send({ t: 'stats-reply', qid: m.qid, snapshot: this.snapshot() });
+          case 'probe':
+            return void this.#probe(conn, m.rid, m.tokens);
           case 'pull':
             return void servePull(conn, m.transferId, this.#leases, this.opts.faults ?? false);
         }
@@ -140,6 +144,17 @@ export class DisaggWorker {
         this.#leases.release((owner) => owner.startsWith(prefix));
       },
     };
+  }
+
+  async #probe(conn: Connection, rid: string, tokens: readonly number[]): Promise<void> {
+    let cachedTokens = 0;
+    try {
+      const ok = tokens.every((t) => Number.isSafeInteger(t));
+      cachedTokens = ok && this.engine.cachedPrefix ? await this.engine.cachedPrefix(tokens) : 0;
+    } catch {
+      cachedTokens = 0; // a probe never fails anything: it only steers routing
+    }
+    if (conn.isOpen) conn.send({ t: 'probe-reply', rid, cachedTokens });
   }
 
   #cancel(key: string): void {
