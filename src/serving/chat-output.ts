@@ -1,7 +1,7 @@
 /** Stream parts → `/v1/chat/completions` responses: one JSON completion, or SSE chunks (SERVE.4, SERVE.6). */
 import type { TokenLogprob, Usage } from '../engine/service.js';
 import type { TextTokenizer } from '../text/tokenizer.js';
-import { choiceFailure, chatLogprobs, SSE_DONE, sseData, UsageTally } from './output-common.js';
+import { choiceFailure, chatLogprobs, collectChoices, SSE_DONE, sseData, UsageTally } from './output-common.js';
 import { merge } from './choices.js';
 import type { ChatCompletion, ChatCompletionChoice, ChatCompletionChunk, ChatCompletionDelta, ToolCall } from './protocol/chat-completion.js';
 import type { ApiFinishReason } from './protocol/common.js';
@@ -49,16 +49,8 @@ async function collectChoice(index: number, parts: AsyncIterable<StreamPart>, me
 }
 
 export async function chatCompletion(parts: readonly AsyncIterable<StreamPart>[], meta: ResponseMeta, onFailure: () => void): Promise<ChatCompletion> {
-  let collected: CollectedChoice[];
-  try {
-    collected = await Promise.all(parts.map((p, i) => collectChoice(i, p, meta)));
-  } catch (e) {
-    onFailure();
-    throw e;
-  }
-  const usage = new UsageTally();
-  collected.forEach((c, i) => usage.add(meta.promptOf[i]!, c.usage));
-  return { id: meta.id, object: 'chat.completion', created: meta.created, model: meta.model, choices: collected.map((c) => c.choice), usage: usage.toApi() };
+  const { choices, usage } = await collectChoices(parts, meta.promptOf, onFailure, (i, p) => collectChoice(i, p, meta));
+  return { id: meta.id, object: 'chat.completion', created: meta.created, model: meta.model, choices, usage };
 }
 
 /** The delta a part contributes, or undefined for parts that carry nothing on the wire (starts and ends). */

@@ -1,6 +1,6 @@
 /** Stream parts → `/v1/completions` responses: one JSON completion, or SSE chunks (same `object` for both). */
 import type { TokenLogprob, Usage } from '../engine/service.js';
-import { choiceFailure, CompletionLogprobsBuilder, SSE_DONE, sseData, UsageTally } from './output-common.js';
+import { choiceFailure, collectChoices, CompletionLogprobsBuilder, SSE_DONE, sseData, UsageTally } from './output-common.js';
 import { merge } from './choices.js';
 import type { ResponseMeta } from './chat-output.js';
 import type { Completion, CompletionChoice } from './protocol/completion.js';
@@ -22,16 +22,8 @@ async function collectChoice(index: number, parts: AsyncIterable<StreamPart>, me
 }
 
 export async function completion(parts: readonly AsyncIterable<StreamPart>[], meta: ResponseMeta, onFailure: () => void): Promise<Completion> {
-  let collected: { choice: CompletionChoice; usage: Usage }[];
-  try {
-    collected = await Promise.all(parts.map((p, i) => collectChoice(i, p, meta)));
-  } catch (e) {
-    onFailure();
-    throw e;
-  }
-  const usage = new UsageTally();
-  collected.forEach((c, i) => usage.add(meta.promptOf[i]!, c.usage));
-  return { id: meta.id, object: 'text_completion', created: meta.created, model: meta.model, choices: collected.map((c) => c.choice), usage: usage.toApi() };
+  const { choices, usage } = await collectChoices(parts, meta.promptOf, onFailure, (i, p) => collectChoice(i, p, meta));
+  return { id: meta.id, object: 'text_completion', created: meta.created, model: meta.model, choices, usage };
 }
 
 export async function* completionChunks(parts: readonly AsyncIterable<StreamPart>[], meta: ResponseMeta, includeUsage: boolean, onFailure: () => void): AsyncGenerator<string> {

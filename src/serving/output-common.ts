@@ -96,3 +96,25 @@ export function choiceFailure(part: { status: number; code: string; message: str
   if (part === undefined) return new ApiError(499, 'client_closed_request', 'the request was cancelled before it finished');
   return new ApiError(part.status, part.code, part.message);
 }
+
+/**
+ * Collect every choice of a non-streaming response; if one fails, `onFailure` (abort the others) runs and the error
+ * propagates. Usage sums the completion tokens of all choices and each prompt once.
+ */
+export async function collectChoices<P, C>(
+  parts: readonly AsyncIterable<P>[],
+  promptOf: readonly number[],
+  onFailure: () => void,
+  collect: (index: number, parts: AsyncIterable<P>) => Promise<{ readonly choice: C; readonly usage: Usage }>,
+): Promise<{ choices: C[]; usage: ApiUsage }> {
+  let collected: { readonly choice: C; readonly usage: Usage }[];
+  try {
+    collected = await Promise.all(parts.map((p, i) => collect(i, p)));
+  } catch (e) {
+    onFailure();
+    throw e;
+  }
+  const usage = new UsageTally();
+  collected.forEach((c, i) => usage.add(promptOf[i]!, c.usage));
+  return { choices: collected.map((c) => c.choice), usage: usage.toApi() };
+}
