@@ -9,6 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { goldenDir } from '../src/testing/golden.js';
+import { spawnCli } from '../src/testing/cli-process.js';
 
 /** dist/tests/cli-helpers.js → dist/src/cli/main.js */
 export const CLI = fileURLToPath(new URL('../src/cli/main.js', import.meta.url));
@@ -48,15 +49,7 @@ export function cli(args: readonly string[], opts: { cache?: string } = {}): Cli
 
 /** Run the CLI without blocking, so independent cases can overlap. */
 export function cliAsync(args: readonly string[], opts: { cache?: string } = {}): Promise<CliResult> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [CLI, ...args], { env: env(opts.cache) });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));
-    child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
-    child.on('error', reject);
-    child.on('close', (status) => resolve({ status, stdout, stderr }));
-  });
+  return spawnCli(args, { env: env(opts.cache) });
 }
 
 /** Asserts exit 0 and shows stderr when it is not. */

@@ -15,6 +15,7 @@ import {
   BENCH_SERVE_KEYS, makePrompt, normalizeBaseUrl, percentile, resolveLoadOptions, runLoad, sseEvents,
   type BenchServeReport,
 } from './load-generator.js';
+import { spawnCli, type CliRun } from '../testing/cli-process.js';
 
 // ── the fake server ────────────────────────────────────────────────────────────────────────────────────────────────
 
@@ -298,22 +299,11 @@ test('unreachable server, a model list without models, and a failed warm-up are 
 
 // ── the CLI ────────────────────────────────────────────────────────────────────────────────────────────────────────
 
-const CLI = fileURLToPath(new URL('../cli/main.js', import.meta.url));
-
-interface Run { status: number | null; stdout: string; stderr: string }
+type Run = CliRun;
 
 /** Spawns the CLI without blocking (the fake server lives in this process). */
 function cli(args: string[], onSpawn?: (kill: (sig: NodeJS.Signals) => void) => void): Promise<Run> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [CLI, ...args], { env: { ...process.env, NODE_OPTIONS: '' } });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));
-    child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
-    child.on('error', reject);
-    child.on('close', (status) => resolve({ status, stdout, stderr }));
-    onSpawn?.((sig) => child.kill(sig));
-  });
+  return spawnCli(args, onSpawn ? { onSpawn } : {});
 }
 
 test('CLI: bench serve --json prints the report; the table names every metric', async () => {

@@ -15,6 +15,7 @@ import {
   BENCH_MULTITURN_KEYS, BENCH_MULTITURN_TURN_KEYS, longestPrefixWithEarlier, oracleShares, planParents,
   resolveMultiturnOptions, runMultiturn, type MultiturnReport, type TurnInfo,
 } from './multiturn.js';
+import { spawnCli, type CliRun } from '../testing/cli-process.js';
 
 interface Arrival {
   readonly prompt: string;
@@ -210,19 +211,7 @@ test('a server without prompt_tokens_details: hit rate 0, oracle unchanged', asy
 
 // ── CLI ────────────────────────────────────────────────────────────────────────────────────────────────────────────
 
-const CLI = fileURLToPath(new URL('../cli/main.js', import.meta.url));
-
-function cli(args: string[]): Promise<{ status: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [CLI, ...args], { env: { ...process.env, NODE_OPTIONS: '' } });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));
-    child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
-    child.on('error', reject);
-    child.on('close', (status) => resolve({ status, stdout, stderr }));
-  });
-}
+const cli = (args: string[]): Promise<CliRun> => spawnCli(args);
 
 test('CLI: bench serve --workload multiturn --json prints the report; the table has per-turn rows', async () => {
   const fake = await serve();
