@@ -6,10 +6,8 @@
  */
 import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { fileURLToPath } from 'node:url';
 import { isTandemError } from '../errors.js';
 import {
   BENCH_SERVE_KEYS, makePrompt, normalizeBaseUrl, percentile, resolveLoadOptions, runLoad, sseEvents,

@@ -6,10 +6,8 @@
  */
 import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { createServer, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { fileURLToPath } from 'node:url';
 import { isTandemError } from '../errors.js';
 import {
   BENCH_MULTITURN_KEYS, BENCH_MULTITURN_TURN_KEYS, longestPrefixWithEarlier, oracleShares, planParents,

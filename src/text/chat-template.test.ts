@@ -1,24 +1,15 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { isTandemError } from '../errors.js';
 import { DEFAULT_CHATML_TEMPLATE, renderChat, type ChatMessage } from './chat-template.js';
 import { makeTinyTokenizer } from './tiny-tokenizer.js';
 import { tokenizerFromJson } from './tokenizer.js';
+import { errorOf } from '../testing/error-of.js';
 
 const MESSAGES: ChatMessage[] = [
   { role: 'system', content: 'Be brief.' },
   { role: 'user', content: 'Hi' },
 ];
 
-function errorOf(f: () => unknown): string {
-  try {
-    f();
-  } catch (e) {
-    if (isTandemError(e)) return `${e.code}: ${e.message}`;
-    throw e;
-  }
-  return 'no error';
-}
 
 test('the default ChatML template renders Nemotron-3 style turns', () => {
   const withPrompt = renderChat(DEFAULT_CHATML_TEMPLATE, MESSAGES, { addGenerationPrompt: true });

@@ -3,7 +3,6 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, writeFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { isTandemError } from '../errors.js';
 import { makeTinyTokenizer } from './tiny-tokenizer.js';
 import {
   loadTokenizerDir,
@@ -13,6 +12,7 @@ import {
   tokenizerToGgufMeta,
   type GgufTokenizerMeta,
 } from './tokenizer.js';
+import { errorOf } from '../testing/error-of.js';
 
 const tiny = makeTinyTokenizer();
 const tok = tokenizerFromJson(tiny.tokenizerJson, tiny.tokenizerConfig);
@@ -26,15 +26,7 @@ const SAMPLES = [
   '<|im_start|>user\nhi<|im_end|>\n',
 ];
 
-function code(f: () => unknown): string {
-  try {
-    f();
-  } catch (e) {
-    if (isTandemError(e)) return `${e.code}: ${e.message}`;
-    throw e;
-  }
-  return 'no error';
-}
+const code = errorOf;
 
 function clone<T>(x: T): T {
   return JSON.parse(JSON.stringify(x)) as T;
