@@ -163,14 +163,15 @@ describe('tandem serve (the CLI)', () => {
   test('prints the URL, serves, and exits 0 on SIGTERM', async () => {
     const child = spawn(process.execPath, [CLI, 'serve', '--model', model, '--port', '0'], { env: { ...process.env, NODE_OPTIONS: '' } });
     let out = '';
-    child.stderr.resume();
+    let err = '';
+    child.stderr.setEncoding('utf8').on('data', (d: string) => (err += d));
     const url = await new Promise<string>((resolve, reject) => {
       child.stdout.setEncoding('utf8').on('data', (d: string) => {
         out += d;
         const m = /listening on (http:\/\/\S+?) /.exec(out);
         if (m) resolve(m[1]!);
       });
-      child.on('exit', (code) => reject(new Error(`serve exited early (${code}): ${out}`)));
+      child.on('exit', (code) => reject(new Error(`serve exited early (${code}): ${out} ${err}`)));
     });
     const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
     try {

@@ -1,13 +1,14 @@
 /**
- * Disk tier: one file per entry in a directory, bounded by bytes, LRU by file mtime; survives restarts
+ * Disk tier: one file per entry in a directory, bounded by bytes, evicted in its EvictionOrder (LRU by file mtime
+ * after a restart, or cost-aware); survives restarts
  * (`DiskTier.open` re-reads every entry's header). Writes are queued off the request path (`flush()` awaits them);
  * a pending write is served from memory. File format (`<key>.tce`, little-endian):
  *
  *   0   8 B   magic "TNDMCACH"
- *   8   u32   version (1)
+ *   8   u32   version (2)
  *   12  u32   header length L
- *   16  L B   header, UTF-8 JSON EntryMeta { ns, position, key, tokens }
- *       …     payload: the state-codec blob (itself SHA-256 checked)
+ *   16  L B   header, UTF-8 JSON EntryMeta { kind, ns, position, key, tokens, reason? }
+ *       …     payload: a snapshot's state-codec blob or a KV block (each itself SHA-256 checked)
  *   end 32 B  SHA-256 of every byte before it
  *
  * A file with a bad magic, header, length or checksum is a miss: it is deleted and reported through `onEvict`.
@@ -20,10 +21,12 @@ import { createHash } from 'node:crypto';
 import { mkdirSync, readdirSync, statSync, unlinkSync } from 'node:fs';
 import { open, readdir, readFile, rename, unlink, utimes, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { BLOCK_TOKENS } from './block-hash.js';
+import { EvictionOrder, type EvictionPolicy } from './eviction.js';
 import type { CacheEntry, CacheTier, EntryMeta, EvictListener, TierStats } from './tier.js';
 
 const MAGIC = Buffer.from('TNDMCACH');
-const VERSION = 1;
+const VERSION = 2;
 const HASH = 32;
 const EXT = '.tce';
 /** `rescan()` reads the directory at most this often. */
@@ -32,6 +35,8 @@ export const RESCAN_MS = 1000;
 export interface DiskTierOptions {
   readonly dir: string;
   readonly capacityBytes: number;
+  readonly name?: string;
+  readonly policy?: EvictionPolicy;
   readonly onEvict?: EvictListener;
 }
 
@@ -67,8 +72,9 @@ function parseHeader(buf: Buffer): { meta: EntryMeta; len: number } | undefined 
   if (buf.length < 16 + len) return undefined;
   try {
     const m = JSON.parse(buf.subarray(16, 16 + len).toString('utf8')) as EntryMeta;
-    const ok = typeof m.ns === 'string' && typeof m.key === 'string' && /^[0-9a-f]{64}$/.test(m.key) && Number.isInteger(m.position)
-      && Array.isArray(m.tokens) && m.tokens.length === m.position;
+    const tokensOk = Array.isArray(m.tokens) && (m.kind === 'snapshot' ? m.tokens.length === m.position
+      : m.kind === 'kv' && m.tokens.length === BLOCK_TOKENS && m.position % BLOCK_TOKENS === 0);
+    const ok = typeof m.ns === 'string' && typeof m.key === 'string' && /^[0-9a-f]{64}$/.test(m.key) && Number.isInteger(m.position) && m.position > 0 && tokensOk;
     return ok ? { meta: m, len } : undefined;
   } catch {
     return undefined;
@@ -76,12 +82,13 @@ function parseHeader(buf: Buffer): { meta: EntryMeta; len: number } | undefined 
 }
 
 export class DiskTier implements CacheTier {
-  readonly name = 'disk';
+  readonly name: string;
   readonly dir: string;
   readonly #capacity: number;
   readonly #onEvict: EvictListener;
-  /** Entries on disk in LRU order (oldest first). */
+  /** Entries on disk, in the order they were indexed. */
   readonly #slots = new Map<string, Slot>();
+  readonly #order: EvictionOrder;
   readonly #pending = new Map<string, CacheEntry>();
   #queue: Promise<void> = Promise.resolve();
   #bytes = 0;
@@ -91,9 +98,11 @@ export class DiskTier implements CacheTier {
   #scanning: Promise<EntryMeta[]> | undefined;
 
   private constructor(o: DiskTierOptions) {
+    this.name = o.name ?? 'disk';
     this.dir = o.dir;
     this.#capacity = o.capacityBytes;
     this.#onEvict = o.onEvict ?? (() => {});
+    this.#order = new EvictionOrder(o.policy ?? 'lru');
   }
 
   /** Open (creating) the directory and re-index the entries already there, oldest first. */
@@ -103,7 +112,7 @@ export class DiskTier implements CacheTier {
     const found: { slot: Slot; mtime: number }[] = [];
     for (const name of readdirSync(o.dir)) {
       const file = join(o.dir, name);
-      if (name.endsWith('.tmp')) unlinkSync(file); // a write cut short by a crash
+      if (name.endsWith('.tmp')) removeStaleTemp(file); // a write cut short by a crash
       if (!name.endsWith(EXT)) continue;
       const slot = await readSlot(file);
       if (!slot || `${slot.meta.key}${EXT}` !== name) {
@@ -114,10 +123,7 @@ export class DiskTier implements CacheTier {
       found.push({ slot, mtime: statSync(file).mtimeMs });
     }
     found.sort((a, b) => a.mtime - b.mtime);
-    for (const { slot } of found) {
-      t.#slots.set(slot.meta.key, slot);
-      t.#bytes += slot.size;
-    }
+    for (const { slot } of found) t.#index(slot);
     await t.#evictToFit(0);
     return t;
   }
@@ -147,8 +153,7 @@ export class DiskTier implements CacheTier {
       if (this.#slots.has(key) || this.#pending.has(key)) continue;
       const slot = await readSlot(join(this.dir, name)).catch(() => undefined);
       if (!slot || slot.meta.key !== key || this.#slots.has(key)) continue;
-      this.#slots.set(key, slot);
-      this.#bytes += slot.size;
+      this.#index(slot);
       added.push(slot.meta);
     }
     return added;
@@ -167,8 +172,7 @@ export class DiskTier implements CacheTier {
       this.#onEvict(key);
       return undefined;
     }
-    this.#slots.delete(key);
-    this.#slots.set(key, slot);
+    this.#order.touch(key);
     const now = new Date();
     void utimes(file, now, now).catch(() => {});
     return entry;
@@ -220,16 +224,23 @@ export class DiskTier implements CacheTier {
     const tmp = `${file}.${process.pid}.tmp`; // per process: workers sharing the directory may write one key at once
     await writeFile(tmp, buf);
     await rename(tmp, file);
-    this.#slots.set(entry.meta.key, { meta: entry.meta, size: buf.length });
-    this.#bytes += buf.length;
+    this.#index({ meta: entry.meta, size: buf.length });
+  }
+
+  #index(slot: Slot): void {
+    this.#slots.set(slot.meta.key, slot);
+    this.#order.add(slot.meta.key, slot.meta, slot.size);
+    this.#bytes += slot.size;
   }
 
   async #evictToFit(incoming: number): Promise<void> {
     while (this.#bytes + incoming > this.#capacity && this.#slots.size > 0) {
-      const oldest = this.#slots.keys().next().value as string;
-      await this.#remove(oldest);
+      const victim = this.#order.victim();
+      if (victim === undefined) break;
+      this.#order.evicted(victim);
+      await this.#remove(victim);
       this.#evictions++;
-      this.#onEvict(oldest);
+      this.#onEvict(victim);
     }
   }
 
@@ -237,12 +248,35 @@ export class DiskTier implements CacheTier {
     const slot = this.#slots.get(key);
     if (!slot) return;
     this.#slots.delete(key);
+    this.#order.remove(key);
     this.#bytes -= slot.size;
     await unlink(this.#file(key)).catch(() => {});
   }
 
   #file(key: string): string {
     return join(this.dir, key + EXT);
+  }
+}
+
+/**
+ * Delete `<key>.tce.<pid>.tmp` when its writer is gone: another live process (a worker sharing the directory) or
+ * another tier in this process may be writing it right now.
+ */
+function removeStaleTemp(file: string): void {
+  const pid = Number(/\.(\d+)\.tmp$/.exec(file)?.[1]);
+  if (Number.isInteger(pid) && pid > 0) {
+    if (pid === process.pid) return;
+    try {
+      process.kill(pid, 0);
+      return; // alive
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code === 'EPERM') return; // alive, another user's
+    }
+  }
+  try {
+    unlinkSync(file);
+  } catch {
+    // already gone (its writer renamed it)
   }
 }
 

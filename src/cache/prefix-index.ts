@@ -26,7 +26,7 @@ interface Node {
   readonly hash: string;
   readonly parent: Node | undefined;
   readonly ns: string;
-  children: number;
+  readonly kids: Set<Node>;
   readonly snaps: Snap[];
 }
 
@@ -89,11 +89,24 @@ export class PrefixIndex {
     this.#byKey.delete(key);
     const { node, snap } = at;
     node.snaps.splice(node.snaps.indexOf(snap), 1);
-    for (let n: Node | undefined = node; n && n.snaps.length === 0 && n.children === 0; n = n.parent) {
+    for (let n: Node | undefined = node; n && n.snaps.length === 0 && n.kids.size === 0; n = n.parent) {
       this.#nodes.delete(n.hash);
-      if (n.parent) n.parent.children--;
+      n.parent?.kids.delete(n);
     }
     return true;
+  }
+
+  /** Keys of the snapshots that need the KV block with chained hash `hash` (those on its node or below). */
+  dependents(hash: string): string[] {
+    const start = this.#nodes.get(hash);
+    if (!start) return [];
+    const out: string[] = [];
+    const stack = [start];
+    for (let n = stack.pop(); n; n = stack.pop()) {
+      for (const s of n.snaps) out.push(s.key);
+      stack.push(...n.kids);
+    }
+    return out;
   }
 
   /** Snapshot count per namespace. */
@@ -106,9 +119,9 @@ export class PrefixIndex {
   #node(ns: string, hash: string, parent: Node | undefined): Node {
     let n = this.#nodes.get(hash);
     if (!n) {
-      n = { hash, parent, ns, children: 0, snaps: [] };
+      n = { hash, parent, ns, kids: new Set(), snaps: [] };
       this.#nodes.set(hash, n);
-      if (parent) parent.children++;
+      parent?.kids.add(n);
     }
     return n;
   }

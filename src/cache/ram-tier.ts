@@ -1,24 +1,33 @@
-/** RAM tier: entries in a Map in LRU order, bounded by bytes. */
+/** RAM tier: entries in a Map bounded by bytes; the victim on a full budget comes from the tier's EvictionOrder. */
+import { EvictionOrder, type EvictionPolicy } from './eviction.js';
 import type { CacheEntry, CacheTier, EntryMeta, EvictListener, TierStats } from './tier.js';
 
+export interface RamTierOptions {
+  readonly name?: string;
+  readonly capacityBytes: number;
+  readonly policy?: EvictionPolicy;
+  readonly onEvict?: EvictListener;
+}
+
 export class RamTier implements CacheTier {
-  readonly name = 'ram';
+  readonly name: string;
   readonly #map = new Map<string, CacheEntry>();
   readonly #capacity: number;
   readonly #onEvict: EvictListener;
+  readonly #order: EvictionOrder;
   #bytes = 0;
   #evictions = 0;
 
-  constructor(capacityBytes: number, onEvict: EvictListener = () => {}) {
-    this.#capacity = capacityBytes;
-    this.#onEvict = onEvict;
+  constructor(o: RamTierOptions) {
+    this.name = o.name ?? 'ram';
+    this.#capacity = o.capacityBytes;
+    this.#onEvict = o.onEvict ?? (() => {});
+    this.#order = new EvictionOrder(o.policy ?? 'lru');
   }
 
   get(key: string): CacheEntry | undefined {
     const e = this.#map.get(key);
-    if (!e) return undefined;
-    this.#map.delete(key); // refresh recency: only the consumed snapshot, not its whole path (serving.md §8.4)
-    this.#map.set(key, e);
+    if (e) this.#order.touch(key); // only the consumed entry, not its whole path (serving.md §8.4)
     return e;
   }
 
@@ -27,12 +36,15 @@ export class RamTier implements CacheTier {
     this.#drop(key);
     if (entry.bytes.length > this.#capacity) return;
     while (this.#bytes + entry.bytes.length > this.#capacity) {
-      const oldest = this.#map.keys().next().value as string;
-      this.#drop(oldest);
+      const victim = this.#order.victim();
+      if (victim === undefined) break;
+      this.#order.evicted(victim);
+      this.#drop(victim);
       this.#evictions++;
-      this.#onEvict(oldest);
+      this.#onEvict(victim);
     }
     this.#map.set(key, entry);
+    this.#order.add(key, entry.meta, entry.bytes.length);
     this.#bytes += entry.bytes.length;
   }
 
@@ -60,6 +72,7 @@ export class RamTier implements CacheTier {
     const e = this.#map.get(key);
     if (!e) return false;
     this.#map.delete(key);
+    this.#order.remove(key);
     this.#bytes -= e.bytes.length;
     return true;
   }

@@ -4,18 +4,26 @@
  * state-codec blob). A tier that drops an entry (eviction, corruption) tells its owner through `onEvict`.
  */
 
-/** What identifies an entry: namespace, snapshot position, key, and the token prefix (to re-index a tier). */
+/** Why a snapshot was placed (serving.md §8.5 placement); it sets the snapshot's admission prior (eviction.ts). */
+export type SnapshotReason = 'prompt' | 'turn' | 'branch' | 'grid';
+
+/**
+ * What identifies an entry. A `snapshot` is the Mamba state after tokens[0, position) plus the KV rows after its
+ * last full block (`tokens` = the whole prefix, to re-index a tier after a restart); a `kv` entry is one 16-token
+ * KV block ending at `position`, keyed by its chained block hash (`tokens` = the block's 16 tokens).
+ */
 export interface EntryMeta {
+  readonly kind: 'snapshot' | 'kv';
   readonly ns: string;
   readonly position: number;
   readonly key: string;
-  /** tokens[0, position): the prefix the snapshot is the state of. */
   readonly tokens: readonly number[];
+  readonly reason?: SnapshotReason;
 }
 
 export interface CacheEntry {
   readonly meta: EntryMeta;
-  /** The serialized SequenceState (model/state-codec.ts, SHA-256 checked on restore). */
+  /** A snapshot: the state-codec blob (SHA-256 checked on restore); a KV block: kv-block.ts bytes (checked too). */
   readonly bytes: Uint8Array;
 }
 

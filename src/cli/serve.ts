@@ -5,7 +5,7 @@
  */
 import { statSync } from 'node:fs';
 import type { Command } from 'commander';
-import { ContextCache } from '../cache/context-cache.js';
+import type { ContextCache } from '../cache/context-cache.js';
 import { TandemError } from '../errors.js';
 import { LocalEngine } from '../engine/engine.js';
 import { loadModel } from '../engine/load-model.js';
@@ -16,8 +16,9 @@ import { ggufTokenizerMeta } from '../text/gguf-kv.js';
 import { loadTokenizerDir, tokenizerFromGguf, type TextTokenizer } from '../text/tokenizer.js';
 import { defaultModelPath } from './default-model.js';
 import { intOption } from './options.js';
+import { addCacheOptions, openCache, workerCacheOptions, type CacheFlags } from './cache-flags.js';
 
-export interface ServeFlags {
+export interface ServeFlags extends CacheFlags {
   readonly model?: string;
   readonly port: number;
   readonly host: string;
@@ -26,30 +27,9 @@ export interface ServeFlags {
   readonly maxWaiting?: number;
   readonly workers?: { readonly prefill: number; readonly decode: number };
   readonly disaggThreshold?: number;
-  /** false with --no-cache. */
-  readonly cache?: boolean;
-  readonly cacheRam?: number;
-  readonly cacheDisk?: { readonly dir: string; readonly bytes: number };
 }
 
-const UNITS: Record<string, number> = { '': 1, b: 1, kb: 1e3, mb: 1e6, gb: 1e9, tb: 1e12, kib: 2 ** 10, mib: 2 ** 20, gib: 2 ** 30, tib: 2 ** 40 };
-
-/** "512MiB", "2GB", "1048576" → bytes. */
-export function parseSize(v: string): number {
-  const m = /^\s*(\d+(?:\.\d+)?)\s*([a-zA-Z]*)\s*$/.exec(v);
-  const unit = m ? UNITS[m[2]!.toLowerCase()] : undefined;
-  if (!m || unit === undefined) throw new TandemError('BAD_ARGUMENT', `a size must look like 512MiB, 2GB or a byte count, got "${v}"`);
-  return Math.floor(Number(m[1]) * unit);
-}
-
-/** "DIR:SIZE" (the last colon splits, so DIR may contain colons). */
-export function parseCacheDisk(v: string): { dir: string; bytes: number } {
-  const i = v.lastIndexOf(':');
-  if (i <= 0) throw new TandemError('BAD_ARGUMENT', `--cache-disk must look like DIR:SIZE (e.g. /var/cache/tandem:20GiB), got "${v}"`);
-  return { dir: v.slice(0, i), bytes: parseSize(v.slice(i + 1)) };
-}
-
-export const DEFAULT_CACHE_RAM = 512 * 2 ** 20;
+export { DEFAULT_CACHE_RAM, parseCacheDisk, parseSize } from './cache-flags.js';
 
 /** "prefill=N,decode=M" (either order; prefill may be 0, decode ≥ 1). */
 export function parseWorkers(v: string): { prefill: number; decode: number } {
@@ -81,10 +61,7 @@ interface Opened {
 async function openService(path: string, f: ServeFlags): Promise<Opened> {
   if (f.workers === undefined) {
     const loaded = loadModel(path);
-    const cache = f.cache === false ? undefined : await ContextCache.open(loaded.model, {
-      ramBytes: f.cacheRam ?? DEFAULT_CACHE_RAM,
-      ...(f.cacheDisk ? { disk: f.cacheDisk } : {}),
-    });
+    const cache = await openCache(loaded.model, f);
     const service = new LocalEngine(loaded, {
       ...(f.maxRunning !== undefined ? { maxRunning: f.maxRunning } : {}),
       ...(f.maxWaiting !== undefined ? { maxWaiting: f.maxWaiting } : {}),
@@ -100,9 +77,7 @@ async function openService(path: string, f: ServeFlags): Promise<Opened> {
     decodeWorkers: f.workers.decode,
     ...(f.disaggThreshold !== undefined ? { threshold: f.disaggThreshold } : {}),
     // Every worker gets the same cache flags (one shared --cache-disk directory: workers hit each other's snapshots).
-    cache: f.cache === false ? { enabled: false } : {
-      enabled: true, ramBytes: f.cacheRam ?? DEFAULT_CACHE_RAM, ...(f.cacheDisk ? { disk: f.cacheDisk } : {}),
-    },
+    cache: workerCacheOptions(f),
   });
   return { service, tokenizer };
 }
@@ -139,7 +114,7 @@ export async function serveCommand(f: ServeFlags): Promise<void> {
 }
 
 export function registerServe(program: Command): void {
-  program
+  const cmd = program
     .command('serve')
     .description('serve the model over an OpenAI-compatible HTTP API (/v1/chat/completions, /v1/completions, /metrics)')
     .option('--model <path>', 'HF model directory or .gguf file (default: the embedded tiny model)')
@@ -149,9 +124,6 @@ export function registerServe(program: Command): void {
     .option('--max-running <n>', 'requests the engine runs at once', intOption('--max-running', 1))
     .option('--max-waiting <n>', 'requests queued before 429', intOption('--max-waiting', 1))
     .option('--workers <spec>', 'disaggregated: spawn workers, e.g. prefill=1,decode=2', parseWorkers)
-    .option('--disagg-threshold <tokens>', 'uncached prompt tokens from which a request is prefilled remotely', intOption('--disagg-threshold', 0))
-    .option('--cache-ram <size>', 'context cache RAM budget, e.g. 512MiB (default 512MiB)', parseSize)
-    .option('--cache-disk <dir:size>', 'context cache disk tier, e.g. ~/.cache/tandem:20GiB (default off)', parseCacheDisk)
-    .option('--no-cache', 'turn the context (prefix) cache off')
-    .action((f: ServeFlags) => serveCommand(f));
+    .option('--disagg-threshold <tokens>', 'uncached prompt tokens from which a request is prefilled remotely', intOption('--disagg-threshold', 0));
+  addCacheOptions(cmd, 'context cache disk tier, e.g. ~/.cache/tandem:20GiB (default off)').action((f: ServeFlags) => serveCommand(f));
 }

@@ -3,7 +3,6 @@
  * listens for jobs and state pulls, registers with the frontend, and exits when the frontend goes away.
  */
 import { Option, type Command } from 'commander';
-import { ContextCache } from '../cache/context-cache.js';
 import { TandemError } from '../errors.js';
 import { LocalEngine } from '../engine/engine.js';
 import { loadModel } from '../engine/load-model.js';
@@ -11,9 +10,9 @@ import type { Role } from '../serving/disagg/messages.js';
 import { DisaggWorker } from '../serving/disagg/worker.js';
 import { defaultModelPath } from './default-model.js';
 import { intOption } from './options.js';
-import { DEFAULT_CACHE_RAM, parseCacheDisk, parseSize } from './serve.js';
+import { addCacheOptions, openCache, type CacheFlags } from './cache-flags.js';
 
-export interface WorkerFlags {
+export interface WorkerFlags extends CacheFlags {
   readonly role: Role;
   readonly connect: string;
   readonly model?: string;
@@ -23,19 +22,12 @@ export interface WorkerFlags {
   readonly heartbeatMs: number;
   readonly maxRunning?: number;
   readonly maxWaiting?: number;
-  /** false with --no-cache. */
-  readonly cache?: boolean;
-  readonly cacheRam?: number;
-  readonly cacheDisk?: { readonly dir: string; readonly bytes: number };
 }
 
 export async function workerCommand(f: WorkerFlags): Promise<void> {
   const path = f.model ?? defaultModelPath((m) => process.stderr.write(m + '\n'));
   const loaded = loadModel(path);
-  const cache = f.cache === false ? undefined : await ContextCache.open(loaded.model, {
-    ramBytes: f.cacheRam ?? DEFAULT_CACHE_RAM,
-    ...(f.cacheDisk ? { disk: f.cacheDisk } : {}),
-  });
+  const cache = await openCache(loaded.model, f);
   const engine = new LocalEngine(loaded, { maxRunning: f.maxRunning, maxWaiting: f.maxWaiting, ...(cache ? { cache } : {}) });
   const worker = await DisaggWorker.start(engine, loaded.model, {
     id: f.id ?? `${f.role}-${process.pid}`, role: f.role, connect: f.connect, listen: f.listen, leaseMs: f.leaseMs, heartbeatMs: f.heartbeatMs,
@@ -55,7 +47,7 @@ export async function workerCommand(f: WorkerFlags): Promise<void> {
 }
 
 export function registerWorker(program: Command): void {
-  program
+  const cmd = program
     .command('worker')
     .description('run a disaggregated prefill or decode worker that registers with a frontend')
     .addOption(new Option('--role <role>', 'prefill: prompt → transferable state; decode: pull state and generate').choices(['prefill', 'decode']).makeOptionMandatory())
@@ -66,9 +58,6 @@ export function registerWorker(program: Command): void {
     .option('--lease-ms <ms>', 'how long a prefilled state waits to be pulled', intOption('--lease-ms', 1), 30_000)
     .option('--heartbeat-ms <ms>', 'heartbeat interval', intOption('--heartbeat-ms', 10), 1000)
     .option('--max-running <n>', 'requests the engine runs at once', intOption('--max-running', 1))
-    .option('--max-waiting <n>', 'requests the engine queues', intOption('--max-waiting', 1))
-    .option('--cache-ram <size>', 'context cache RAM budget, e.g. 512MiB (default 512MiB)', parseSize)
-    .option('--cache-disk <dir:size>', 'context cache disk tier; workers may share one directory (default off)', parseCacheDisk)
-    .option('--no-cache', 'turn the context (prefix) cache off')
-    .action((f: WorkerFlags) => workerCommand(f));
+    .option('--max-waiting <n>', 'requests the engine queues', intOption('--max-waiting', 1));
+  addCacheOptions(cmd, 'context cache disk tier; workers may share one directory (default off)').action((f: WorkerFlags) => workerCommand(f));
 }

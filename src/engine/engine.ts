@@ -14,7 +14,9 @@
  * `submitResumed` continues decoding from such a state, producing the tokens an aggregated `submit` would.
  */
 import { basename } from 'node:path';
-import { SNAPSHOT_GRID, type ContextCache } from '../cache/context-cache.js';
+import type { CacheLookup, ContextCache } from '../cache/context-cache.js';
+import type { SnapshotReason } from '../cache/tier.js';
+import { snapshotPoints } from './snapshot-points.js';
 import { isTandemError } from '../errors.js';
 import type { Model } from '../model/nemotron-h.js';
 import type { SequenceState } from '../model/state.js';
@@ -35,8 +37,8 @@ export interface EngineOptions extends SchedulerOptions {
   /**
    * The context cache (src/cache): prompts are looked up at admission and only the uncached rest is prefilled;
    * snapshots are stored one token before the end of every prompt (so an identical resend hits at length − 1),
-   * where a prefill chunk ends on the 256-token grid, and at the end of every request (all processed tokens,
-   * for the next turn). Default: none.
+   * on the 256-token grid inside long prompts, at branch points (where the prompt leaves a cached path), and at the
+   * end of every request (all processed tokens, for the next turn); see snapshot-points.ts. Default: none.
    */
   readonly cache?: ContextCache;
   /** Cache namespace salt (tenant); default none. */
@@ -83,6 +85,8 @@ export class LocalEngine implements InferenceService {
   readonly #cache: ContextCache | undefined;
   readonly #ns: string;
   readonly #live = new Map<string, Live>();
+  /** Where the runner snapshots each request's prefill (absolute positions, ascending); cache only. */
+  readonly #points = new Map<string, ReturnType<typeof snapshotPoints>>();
   #nextKey = 0;
   #tickQueued = false;
   #closed = false;
@@ -94,7 +98,10 @@ export class LocalEngine implements InferenceService {
     this.#model = loaded.model;
     this.#tok = loaded.tokenizer();
     this.#scheduler = new Scheduler(opts);
-    this.#runner = new Runner(loaded.model, opts.cache ? (id) => this.#snapshot(id) : undefined);
+    this.#runner = new Runner(loaded.model, opts.cache ? {
+      points: (id) => this.#points.get(id),
+      snapshot: (id, reason) => this.#snapshot(id, reason),
+    } : undefined);
     this.#onError = opts.onError ?? ((e, id) => console.error(`tandem engine: request ${id} failed:`, e));
     this.#cache = opts.cache;
     this.#ns = opts.cache?.namespace(opts.cacheSalt) ?? '';
@@ -247,10 +254,12 @@ export class LocalEngine implements InferenceService {
       this.#scheduler.add(key, prompt);
       return this.#kick();
     }
-    const admit = (hit: Awaited<ReturnType<ContextCache['lookup']>>): void => {
+    const admit = (found: CacheLookup | null): void => {
       const live = this.#live.get(key);
       if (!live) return; // cancelled while looking up
+      const hit = found?.hit ?? null;
       try {
+        this.#points.set(key, snapshotPoints(prompt.length, hit?.tokens ?? 0, found?.branchAt));
         if (hit) {
           this.#runner.adopt(key, hit.state);
           if (decoder) decoder.cachedTokens = hit.tokens;
@@ -268,11 +277,11 @@ export class LocalEngine implements InferenceService {
   }
 
   /** Snapshot the state of `key` into the cache (a serialized copy; the live state runs on). */
-  #snapshot(key: string): void {
+  #snapshot(key: string, reason: SnapshotReason): void {
     const state = this.#cache ? this.#runner.peek(key) : undefined;
     if (!state || !this.#cache) return;
     try {
-      this.#cache.store(this.#ns, state);
+      this.#cache.store(this.#ns, state, reason);
     } catch (e) {
       this.#onError(e, key); // a cache failure never fails a request
     }
@@ -322,8 +331,6 @@ export class LocalEngine implements InferenceService {
         if (!out.ok) throw out.error;
         if (item.kind === 'prefill') {
           this.#promptTokens += item.tokens.length;
-          const pos = this.#runner.position(id) ?? 0;
-          if (pos % SNAPSHOT_GRID === 0) this.#snapshot(id); // end of prompt: the runner's beforeLast hook
         }
         return out.logits ? this.#deliver(live, out.logits) : { kind: 'progress', id };
       } catch (e) {
@@ -345,7 +352,7 @@ export class LocalEngine implements InferenceService {
     const outcome = sink.decoder.next(logits, this.#runner.position(key) ?? 0);
     this.#emit(sink.events, outcome);
     if (outcome.next !== undefined) return { kind: 'next', id: key, token: outcome.next };
-    this.#snapshot(key); // end of turn: everything processed, for the next turn's prompt
+    this.#snapshot(key, 'turn'); // end of turn: everything processed, for the next turn's prompt
     this.#end(live, undefined);
     return { kind: 'finished', id: key };
   }
@@ -367,6 +374,7 @@ export class LocalEngine implements InferenceService {
     this.#scheduler.cancel(live.key);
     this.#runner.free(live.key);
     this.#live.delete(live.key);
+    this.#points.delete(live.key);
     live.signal.removeEventListener('abort', live.onAbort);
     if (kind) this.#count(kind);
   }

@@ -11,6 +11,13 @@ import { TandemError } from '../errors.js';
 import { forward, newState, type Model } from '../model/nemotron-h.js';
 import type { SequenceState } from '../model/state.js';
 import type { PlanItem, StepPlan } from './scheduler.js';
+import type { SnapshotPoint } from './snapshot-points.js';
+
+/** The context cache's view of prefill: where to cut each request's prompt and what to do there. */
+export interface SnapshotHooks {
+  points(id: string): readonly SnapshotPoint[] | undefined;
+  snapshot(id: string, reason: SnapshotPoint['reason']): void;
+}
 
 /** The outcome of one plan item: last-token logits [V] when the item needs sampling, or the error it raised. */
 export type ItemOutput =
@@ -20,15 +27,15 @@ export type ItemOutput =
 export class Runner {
   readonly model: Model;
   readonly #states = new Map<string, SequenceState>();
-  readonly #beforeLast: ((id: string, state: SequenceState) => void) | undefined;
+  readonly #hooks: SnapshotHooks | undefined;
 
   /**
-   * `beforeLast`: called with the state after all prompt tokens but the last (the context cache's snapshot point
-   * for identical resends); the last chunk is then run as two forwards, which gives the same numbers.
+   * `hooks`: the context cache's snapshot points; a prefill chunk containing one is run as several forwards cut
+   * there (the same numbers up to summation order), with `snapshot` called at each cut.
    */
-  constructor(model: Model, beforeLast?: (id: string, state: SequenceState) => void) {
+  constructor(model: Model, hooks?: SnapshotHooks) {
     this.model = model;
-    this.#beforeLast = beforeLast;
+    this.#hooks = hooks;
   }
 
   /** Sequence states alive (the leak check). */
@@ -86,12 +93,17 @@ export class Runner {
       state = newState(this.model);
       this.#states.set(item.id, state);
     }
-    if (item.last && this.#beforeLast && item.tokens.length > 1) {
-      forward(this.model, state, item.tokens.slice(0, -1));
-      this.#beforeLast(item.id, state);
-      return forward(this.model, state, item.tokens.slice(-1));
+    const pos0 = state.tokens.length;
+    let done = 0;
+    let logits: Float32Array | undefined;
+    for (const p of this.#hooks?.points(item.id) ?? []) {
+      const cut = p.position - pos0;
+      if (cut <= done || cut > item.tokens.length) continue;
+      logits = forward(this.model, state, item.tokens.slice(done, cut));
+      done = cut;
+      this.#hooks?.snapshot(item.id, p.reason);
     }
-    const logits = forward(this.model, state, item.tokens);
+    if (done < item.tokens.length) logits = forward(this.model, state, done === 0 ? item.tokens : item.tokens.slice(done));
     return item.last ? logits : undefined;
   }
 }

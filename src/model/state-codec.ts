@@ -36,6 +36,8 @@ interface Header {
   readonly ssm: number;
   readonly kv: StateFormat['kv'];
   readonly ssmFormat: StateFormat['ssm'];
+  /** KV rows [0, kvFrom) are not in the blob (the context cache keeps them in shared 16-token blocks); absent = 0. */
+  readonly kvFrom?: number;
 }
 
 function formatOf(s: SequenceState): StateFormat {
@@ -54,7 +56,8 @@ function headerOf(cfg: ModelConfig, s: SequenceState, format: StateFormat): Head
 
 function payloadBytes(h: Header): number {
   const mamba = 4 * h.conv + (h.ssmFormat === 'bf16' ? 2 : 4) * h.ssm;
-  const attn = h.kv === 'fp8' ? 2 * h.tokens * (h.kvDim + 4 * h.kvHeads) : 8 * h.tokens * h.kvDim;
+  const rows = h.tokens - (h.kvFrom ?? 0);
+  const attn = h.kv === 'fp8' ? 2 * rows * (h.kvDim + 4 * h.kvHeads) : 8 * rows * h.kvDim;
   let n = 0;
   for (const kind of h.layers) n += kind === 'mamba2' ? mamba : kind === 'attention' ? attn : 0;
   return n;
@@ -94,8 +97,15 @@ class Cursor {
   }
 }
 
-export function serializeState(cfg: ModelConfig, s: SequenceState): Uint8Array {
-  const h = headerOf(cfg, s, formatOf(s));
+export interface SerializeOptions {
+  /** Leave out the KV rows before this position (0 = a complete state; the context cache stores them per block). */
+  readonly kvFrom?: number;
+}
+
+export function serializeState(cfg: ModelConfig, s: SequenceState, opts: SerializeOptions = {}): Uint8Array {
+  const kvFrom = opts.kvFrom ?? 0;
+  if (!Number.isInteger(kvFrom) || kvFrom < 0 || kvFrom > s.tokens.length) throw new RangeError(`kvFrom ${kvFrom} outside [0, ${s.tokens.length}]`);
+  const h: Header = kvFrom > 0 ? { ...headerOf(cfg, s, formatOf(s)), kvFrom } : headerOf(cfg, s, formatOf(s));
   const json = new TextEncoder().encode(JSON.stringify(h));
   const tokOff = Math.ceil((16 + json.length) / 4) * 4;
   const dataOff = tokOff + 4 * h.tokens;
@@ -107,21 +117,24 @@ export function serializeState(cfg: ModelConfig, s: SequenceState): Uint8Array {
   buf.set(json, 16);
   s.tokens.forEach((t, i) => dv.setUint32(tokOff + 4 * i, t, true));
   const c = new Cursor(dv, dataOff);
-  const kvN = h.tokens * h.kvDim;
-  const scN = h.tokens * h.kvHeads;
+  const rows = h.tokens - kvFrom;
+  const kvN = rows * h.kvDim;
+  const scN = rows * h.kvHeads;
+  const kvAt = kvFrom * h.kvDim;
+  const scAt = kvFrom * h.kvHeads;
   for (const l of s.layers) {
     if (l.kind === 'mamba2') {
       c.putF32(l.conv, h.conv);
       if (l.ssmFormat === 'bf16') c.putU16(l.ssm, h.ssm);
       else c.putF32(l.ssm, h.ssm);
     } else if (l.kind === 'attention' && l.format === 'fp8') {
-      c.putU8(l.k, kvN);
-      c.putU8(l.v, kvN);
-      c.putF32(l.kScale, scN);
-      c.putF32(l.vScale, scN);
+      c.putU8(l.k.subarray(kvAt), kvN);
+      c.putU8(l.v.subarray(kvAt), kvN);
+      c.putF32(l.kScale.subarray(scAt), scN);
+      c.putF32(l.vScale.subarray(scAt), scN);
     } else if (l.kind === 'attention') {
-      c.putF32(l.k, kvN);
-      c.putF32(l.v, kvN);
+      c.putF32(l.k.subarray(kvAt), kvN);
+      c.putF32(l.v.subarray(kvAt), kvN);
     }
   }
   buf.set(createHash('sha256').update(buf.subarray(0, c.off)).digest(), c.off);
@@ -152,6 +165,16 @@ function readHeader(buf: Uint8Array): { h: Header; tokOff: number } {
 
 /** Restore a state serialized by `serializeState`, checking it belongs to this model (`fingerprint`). */
 export function deserializeState(cfg: ModelConfig, fingerprint: string, buf: Uint8Array): SequenceState {
+  const { state, kvFrom } = deserializeStatePart(cfg, fingerprint, buf);
+  if (kvFrom !== 0) throw refuse(`it holds KV rows from position ${kvFrom} only (a context-cache part, not a whole state)`);
+  return state;
+}
+
+/**
+ * As `deserializeState`, also accepting blobs written with `kvFrom` > 0: KV rows [0, kvFrom) of the returned state
+ * are zero and must be filled by the caller (the context cache, from its KV blocks) before the state is used.
+ */
+export function deserializeStatePart(cfg: ModelConfig, fingerprint: string, buf: Uint8Array): { state: SequenceState; kvFrom: number } {
   const { h, tokOff } = readHeader(buf);
   if (h.model !== fingerprint) throw refuse(`it was made by another model (fingerprint ${String(h.model).slice(0, 12)}…, this model is ${fingerprint.slice(0, 12)}…)`);
   if ((h.kv !== 'f32' && h.kv !== 'fp8') || (h.ssmFormat !== 'f32' && h.ssmFormat !== 'bf16')) throw refuse('unknown KV or SSM storage format');
@@ -161,23 +184,35 @@ export function deserializeState(cfg: ModelConfig, fingerprint: string, buf: Uin
     throw refuse('its layer layout does not match this model');
   }
   if (!Number.isInteger(h.tokens) || h.tokens < 0 || h.tokens > cfg.maxPositions) throw refuse(`token count ${h.tokens} is invalid`);
+  const kvFrom = h.kvFrom ?? 0;
+  if (!Number.isInteger(kvFrom) || kvFrom < 0 || kvFrom > h.tokens) throw refuse(`kvFrom ${String(kvFrom)} is invalid`);
   const dataOff = tokOff + 4 * h.tokens;
   if (dataOff + payloadBytes(h) + HASH_BYTES !== buf.length) throw refuse('its size does not match its header');
   const dv = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
   for (let i = 0; i < h.tokens; i++) fresh.tokens.push(dv.getUint32(tokOff + 4 * i, true));
   const c = new Cursor(dv, dataOff);
-  const kvN = h.tokens * h.kvDim;
-  const scN = h.tokens * h.kvHeads;
+  const rows = h.tokens - kvFrom;
+  const kvN = rows * h.kvDim;
+  const scN = rows * h.kvHeads;
+  const withHead = <T extends Float32Array | Uint8Array>(part: T, per: number): T => {
+    if (kvFrom === 0) return part;
+    const full = (part instanceof Float32Array ? new Float32Array(h.tokens * per) : new Uint8Array(h.tokens * per)) as T;
+    full.set(part, kvFrom * per);
+    return full;
+  };
   fresh.layers.forEach((l, i) => {
     if (l.kind === 'mamba2') {
       l.conv.set(c.f32(h.conv));
       if (l.ssmFormat === 'bf16') l.ssm.set(c.u16(h.ssm));
       else l.ssm.set(c.f32(h.ssm));
     } else if (l.kind === 'attention' && l.format === 'fp8') {
-      fresh.layers[i] = { kind: 'attention', format: 'fp8', k: c.u8(kvN), v: c.u8(kvN), kScale: c.f32(scN), vScale: c.f32(scN) };
+      fresh.layers[i] = {
+        kind: 'attention', format: 'fp8', k: withHead(c.u8(kvN), h.kvDim), v: withHead(c.u8(kvN), h.kvDim),
+        kScale: withHead(c.f32(scN), h.kvHeads), vScale: withHead(c.f32(scN), h.kvHeads),
+      };
     } else if (l.kind === 'attention') {
-      fresh.layers[i] = { kind: 'attention', format: 'f32', k: c.f32(kvN), v: c.f32(kvN) };
+      fresh.layers[i] = { kind: 'attention', format: 'f32', k: withHead(c.f32(kvN), h.kvDim), v: withHead(c.f32(kvN), h.kvDim) };
     }
   });
-  return fresh;
+  return { state: fresh, kvFrom };
 }

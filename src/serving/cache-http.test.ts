@@ -3,7 +3,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { ContextCache } from '../cache/context-cache.js';
 import { LocalEngine } from '../engine/engine.js';
-import { parseCacheDisk, parseSize } from '../cli/serve.js';
+import { parseCacheDisk, parseShare, parseSize } from '../cli/cache-flags.js';
 import { goldenDense } from '../testing/engine-fixtures.js';
 import { startServer } from './server.js';
 
@@ -36,10 +36,11 @@ test('http cache: a resent conversation reports cached_tokens; /v1/cache and the
     assert.deepEqual(summary.tiers.map((t) => t.tier), ['ram']);
 
     const metrics = await (await fetch(`${server.url}/metrics`)).text();
-    for (const name of ['cache_hit_tokens_total', 'cache_miss_tokens_total', 'cache_snapshot_hits_total', 'cache_recompute_tokens_total', 'cache_bytes', 'cache_evictions_total']) {
+    for (const name of ['cache_hit_tokens_total', 'cache_miss_tokens_total', 'cache_snapshot_hits_total', 'cache_recompute_tokens_total', 'cache_bytes', 'cache_evictions_total', 'cache_kv_bytes', 'cache_kv_evictions_total', 'cache_kv_hit_blocks_total']) {
       assert.match(metrics, new RegExp(`^tandem:${name}\\{[^}]*tier="ram"[^}]*\\} \\d+`, 'm'), name);
     }
     assert.match(metrics, /^tandem:cache_snapshot_hits_total\{[^}]*\} 1$/m);
+    assert.match(metrics, /^tandem:cache_kv_hit_tokens_total\{[^}]*\} \d+$/m);
     const hits = /^tandem:prefix_cache_hits_total\{[^}]*\} (\d+)$/m.exec(metrics);
     assert.equal(Number(hits?.[1]), b.usage.prompt_tokens_details.cached_tokens);
   } finally {
@@ -55,4 +56,6 @@ test('serve flags: --cache-ram and --cache-disk sizes parse', () => {
   assert.throws(() => parseSize('lots'), /size/);
   assert.deepEqual(parseCacheDisk('/tmp/a:b:1GiB'), { dir: '/tmp/a:b', bytes: 2 ** 30 });
   assert.throws(() => parseCacheDisk('nosize'), /DIR:SIZE/);
+  assert.equal(parseShare('0.25'), 0.25);
+  for (const bad of ['1', '0', '1.5', 'half', '-0.2']) assert.throws(() => parseShare(bad), /--cache-snapshot-share must be a fraction/);
 });

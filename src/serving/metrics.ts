@@ -25,8 +25,13 @@
  * | tandem:cache_miss_tokens_total{tier}    | (none)                              | counter   | looked-up tokens a tier lacked |
  * | tandem:cache_snapshot_hits_total{tier}  | (none)                              | counter   | snapshots restored             |
  * | tandem:cache_recompute_tokens_total{tier} | (none; ÷ snapshot hits = per hit) | counter   | tokens prefilled after a hit   |
- * | tandem:cache_bytes{tier}                | (none)                              | gauge     | bytes held                     |
- * | tandem:cache_evictions_total{tier}      | (none)                              | counter   | entries evicted                |
+ * | tandem:cache_bytes{tier}                | (none)                              | gauge     | snapshot bytes held            |
+ * | tandem:cache_evictions_total{tier}      | (none)                              | counter   | snapshots evicted              |
+ * | tandem:cache_kv_bytes{tier}             | (none)                              | gauge     | KV-block bytes held            |
+ * | tandem:cache_kv_evictions_total{tier}   | (none)                              | counter   | KV blocks evicted              |
+ * | tandem:cache_kv_hit_blocks_total{tier}  | (none)                              | counter   | KV blocks read for restores    |
+ * | tandem:cache_kv_hit_tokens_total        | (none; serving.md §8.5 lesson 4)    | counter   | prompt tokens with cached KV   |
+ * | tandem:cache_branch_points_total        | (none)                              | counter   | branch points found            |
  * | tandem:cache_snapshots                  | (none)                              | gauge     | snapshots in the prefix index  |
  *
  * Latencies are measured per choice (an `n` > 1 request counts n times), as vLLM counts its sub-requests.
@@ -156,6 +161,14 @@ function cacheMetrics(registers: Registry[], cache: ContextCache): void {
   perTier('tandem:cache_snapshot_hits_total', 'State snapshots restored, by tier.', 'snapshotHits', 'counter');
   perTier('tandem:cache_recompute_tokens_total', 'Prompt tokens prefilled after a hit (divide by snapshot hits for per hit).', 'recomputeTokens', 'counter');
   perTier('tandem:cache_bytes', 'Bytes held by each cache tier.', 'bytes', 'gauge');
-  perTier('tandem:cache_evictions_total', 'Cache entries evicted, by tier.', 'evictions', 'counter');
+  perTier('tandem:cache_evictions_total', 'Snapshots evicted, by tier.', 'evictions', 'counter');
+  perTier('tandem:cache_kv_bytes', 'Bytes of attention KV blocks held by each cache tier.', 'kvBytes', 'gauge');
+  perTier('tandem:cache_kv_evictions_total', 'Attention KV blocks evicted, by tier.', 'kvEvictions', 'counter');
+  perTier('tandem:cache_kv_hit_blocks_total', 'Attention KV blocks (16 tokens) read for restores, by tier.', 'kvHitBlocks', 'counter');
+  const total = (name: string, help: string, field: 'kvHitTokens' | 'branchPoints'): void => {
+    new Counter({ name, help, registers, collect() { this.reset(); this.inc(cache.stats()[field]); } });
+  };
+  total('tandem:cache_kv_hit_tokens_total', 'Prompt tokens whose attention KV was cached (vs hit tokens: the gap is missing snapshots).', 'kvHitTokens');
+  total('tandem:cache_branch_points_total', 'Lookups that found a branch point (a snapshot is placed there).', 'branchPoints');
   new Gauge({ name: 'tandem:cache_snapshots', help: 'Snapshots in the prefix index.', registers, collect() { this.set(cache.stats().snapshots); } });
 }

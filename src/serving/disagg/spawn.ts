@@ -29,13 +29,18 @@ export interface WorkerCacheOptions {
   readonly enabled: boolean;
   readonly ramBytes?: number;
   readonly disk?: { readonly dir: string; readonly bytes: number };
+  readonly snapshotShare?: number;
+  readonly eviction?: 'cost' | 'lru';
 }
 
 /** The `tandem worker` flags for `c`. */
 export function cacheArgs(c: WorkerCacheOptions | undefined): string[] {
   if (!c) return [];
   if (!c.enabled) return ['--no-cache'];
-  return [...(c.ramBytes !== undefined ? ['--cache-ram', String(c.ramBytes)] : []), ...(c.disk ? ['--cache-disk', `${c.disk.dir}:${c.disk.bytes}`] : [])];
+  return [
+    ...(c.ramBytes !== undefined ? ['--cache-ram', String(c.ramBytes)] : []), ...(c.disk ? ['--cache-disk', `${c.disk.dir}:${c.disk.bytes}`] : []),
+    ...(c.snapshotShare !== undefined ? ['--cache-snapshot-share', String(c.snapshotShare)] : []), ...(c.eviction ? ['--cache-eviction', c.eviction] : []),
+  ];
 }
 
 interface Child {
