@@ -22,6 +22,35 @@ export const TOLERANCE = {
    * specs/oracle.md: "about 0.1 in log-prob, plus an argmax check" for quantized weights.
    */
   oracleQuantLogprob: { q8_0: 0.1, q4_0: 0.1, mxfp4: 0.1, q4_k: 0.2 },
+  /**
+   * Backend conformance suite (src/numerics/conformance), keyed by op, then by format (exact label, else the weight
+   * dtype before `+`, else `default`). An element passes when |got − ref| ≤ abs + rel·|ref|. Budgets are for a backend
+   * that stores f32 and accumulates in f32 (ref accumulates in f64) on the suite's shapes (≤ 512-long dot products,
+   * outputs of magnitude 0.1–10); weight decoding and activation fake-quantization are specified bit-exactly, so every
+   * weight format gets the same matmul budget. Real bugs (a wrong nibble order, scale, group or mask) show as ≥ 1e-2.
+   * Expert ids, guard sentinels and read-only inputs are compared exactly.
+   */
+  conformance: {
+    matmul: { default: { abs: 1e-4, rel: 1e-4 } },
+    embed: { default: { abs: 0, rel: 1e-6 } }, // decode only: f32 products of exact values, at most an ulp apart
+    moe: { default: { abs: 1e-4, rel: 1e-4 } }, // route + gathered relu² MLPs + weighted scatter-add
+    rmsNorm: { default: { abs: 1e-5, rel: 1e-5 } },
+    siluGate: { default: { abs: 1e-6, rel: 1e-5 } },
+    relu2: { default: { abs: 0, rel: 1e-6 } },
+    addScaled: { default: { abs: 1e-6, rel: 1e-6 } },
+    conv1d: { default: { abs: 1e-5, rel: 1e-5 } },
+    ssmScan: { default: { abs: 1e-4, rel: 1e-4 } },
+    ssdChunkScan: { default: { abs: 1e-4, rel: 1e-4 }, 'vs-ssmScan': { abs: 1e-4, rel: 1e-4 } },
+    attention: { default: { abs: 2e-5, rel: 1e-4 }, fp8: { abs: 2e-5, rel: 1e-4 } },
+    route: { default: { abs: 1e-6, rel: 1e-5 } }, // the routing weights; ids exact
+  },
+  /**
+   * wasm kernels vs ref (src/numerics/wasm tests): per output, |Δ| ≤ wasmMatmulRel · Σ_c |x_c · W_rc|. The kernels
+   * accumulate in f32 (ref in f64) and sum per block before scaling, so the error is a few f32 roundings of the
+   * absolute dot product; weight decoding itself is exact (embed must match ref bit for bit).
+   */
+  wasmMatmulRel: 1e-6,
+  wasmEmbed: 0,
 } as const;
 
 export interface MaxError {
