@@ -7,6 +7,7 @@ import { evalQuantCommand, type EvalQuantFlags } from './eval-quant.js';
 import { formatInspect, inspectModel } from './inspect.js';
 import { logprobsCommand } from './logprobs.js';
 import { makeTinyCommand } from './make-tiny.js';
+import { registerMakeSynthetic } from './make-synthetic.js';
 import { collect, intOption, numberOption } from './options.js';
 import { runCommand, type RunFlags } from './run.js';
 import { registerServe } from './serve.js';
@@ -78,6 +79,7 @@ function program(): Command {
     .option('--context <n>', 'max_position_embeddings (context length)', intOption('--context', 16), 2048)
     .addOption(new Option('--dtype <type>', 'storage of matrices').choices(['f32', 'f16', 'bf16']).default('f32'))
     .action(makeTinyCommand);
+  registerMakeSynthetic(p);
   p.command('quantize')
     .description('rewrite a model in fp8 / nvfp4 (HF directory, ModelOpt layout) or a ggml type (GGUF file)')
     .requiredOption('--model <path>', 'source model: HF directory (any format) or .gguf (for ggml targets)')

@@ -1,7 +1,9 @@
 /**
- * GGUF v3 writer. `writeGguf` streams: the header is encoded in memory (metadata and tensor infos only), then each
- * tensor's bytes go to disk with their own write call, so multi-GB checkpoints never exist as one buffer. It writes
- * to `path + '.tmp'` and renames at the end, so a crash never leaves a half-written file under the real name.
+ * GGUF v3 writer. Writing streams: the header is encoded in memory (metadata and tensor infos only), then each
+ * tensor's bytes go to disk chunk by chunk as its `chunks()` produces them, so multi-GB checkpoints never exist in
+ * memory, neither as one buffer nor tensor by tensor (`writeGgufStream`; `writeGguf` is the same for tensors already
+ * in memory). It writes to `path + '.tmp'` and renames at the end, so a crash never leaves a half-written file under
+ * the real name.
  */
 import * as fs from 'node:fs';
 import { TandemError } from '../errors.js';
@@ -126,8 +128,19 @@ function writeKv(w: ByteWriter, key: string, value: GgufValue): void {
   writeScalar(w, value.type, value.value, `metadata "${key}"`);
 }
 
-/** Checks one tensor and returns its byte size. */
-function checkTensor(t: GgufTensorToWrite): number {
+/** A tensor whose bytes are produced while the file is written. `shape` is in PyTorch order (outermost first). */
+export interface GgufTensorStream {
+  readonly name: string;
+  readonly dtype: DType;
+  readonly shape: readonly number[];
+  /** The encoded bytes in order, in any number of chunks; each chunk is written before the next one is asked for. */
+  chunks(): Iterable<Uint8Array>;
+}
+
+type TensorInfoToWrite = Pick<GgufTensorStream, 'name' | 'dtype' | 'shape'>;
+
+/** Checks one tensor's dtype, dims and whole blocks per row, and returns its byte size. */
+function checkTensorInfo(t: TensorInfoToWrite): number {
   const where = `tensor "${t.name}"`;
   if (DTYPE_TO_GGML[t.dtype] === undefined) throw bad(`${where} has unsupported dtype "${String(t.dtype)}"`);
   if (t.shape.length < 1 || t.shape.length > GGUF_MAX_DIMS) {
@@ -141,12 +154,15 @@ function checkTensor(t: GgufTensorToWrite): number {
   if (inner % blockSize !== 0) {
     throw bad(`${where}: innermost dim ${inner} is not a multiple of the ${t.dtype} block size ${blockSize}`);
   }
-  const count = t.shape.reduce((a, b) => a * b, 1);
-  const nbytes = tensorBytes(t.dtype, count);
+  return tensorBytes(t.dtype, t.shape.reduce((a, b) => a * b, 1));
+}
+
+/** Checks a tensor held in memory, including its data length. */
+function checkTensor(t: GgufTensorToWrite): void {
+  const nbytes = checkTensorInfo(t);
   if (t.data.length !== nbytes) {
-    throw bad(`${where} [${t.shape.join(', ')}] ${t.dtype} needs ${nbytes} bytes, data has ${t.data.length}`);
+    throw bad(`tensor "${t.name}" [${t.shape.join(', ')}] ${t.dtype} needs ${nbytes} bytes, data has ${t.data.length}`);
   }
-  return nbytes;
 }
 
 /** Resolves the alignment: the explicit argument, else `general.alignment` from metadata, else 32. */
@@ -173,10 +189,12 @@ interface Layout {
   readonly header: Uint8Array;
   readonly alignment: number;
   readonly sizes: readonly number[];
+  /** Bytes of the whole file. */
+  readonly total: number;
 }
 
 /** Encodes everything before the data section (unpadded) after validating all inputs. */
-function encodeHeader(metadata: Metadata, tensors: readonly GgufTensorToWrite[], alignment?: number): Layout {
+function encodeHeader(metadata: Metadata, tensors: readonly TensorInfoToWrite[], alignment?: number): Layout {
   const align = resolveAlignment(metadata, alignment);
   const keys = new Set<string>();
   for (const [k] of metadata) {
@@ -187,7 +205,7 @@ function encodeHeader(metadata: Metadata, tensors: readonly GgufTensorToWrite[],
   const sizes = tensors.map((t) => {
     if (names.has(t.name)) throw bad(`duplicate tensor name "${t.name}"`);
     names.add(t.name);
-    return checkTensor(t);
+    return checkTensorInfo(t);
   });
   const w = new ByteWriter();
   w.u32(GGUF_MAGIC);
@@ -204,39 +222,57 @@ function encodeHeader(metadata: Metadata, tensors: readonly GgufTensorToWrite[],
     w.u64(BigInt(offset));
     offset = alignUp(offset + (sizes[i] ?? 0), align);
   });
-  return { header: w.result(), alignment: align, sizes };
+  const header = w.result();
+  return { header, alignment: align, sizes, total: alignUp(header.length, align) + offset };
 }
 
-/** Emits the whole file as a sequence of chunks (header, padding, each tensor, padding). */
-function emit(layout: Layout, tensors: readonly GgufTensorToWrite[], sink: (b: Uint8Array) => void): void {
+/** Progress of a write: bytes written so far, of `total`, and the tensor being written. */
+export type GgufWriteProgress = (written: number, total: number, tensor: string) => void;
+
+/**
+ * Emits the whole file as a sequence of chunks (header, padding, each tensor's chunks, padding), checking that every
+ * tensor produces exactly its size.
+ */
+function emit(layout: Layout, tensors: readonly GgufTensorStream[], sink: (b: Uint8Array) => void, onProgress?: GgufWriteProgress): void {
   const zeros = new Uint8Array(layout.alignment);
   let pos = 0;
+  const put = (b: Uint8Array): void => {
+    sink(b);
+    pos += b.length;
+  };
   const pad = (): void => {
     const n = alignUp(pos, layout.alignment) - pos;
-    if (n > 0) sink(zeros.subarray(0, n));
-    pos += n;
+    if (n > 0) put(zeros.subarray(0, n));
   };
-  sink(layout.header);
-  pos += layout.header.length;
+  put(layout.header);
   pad();
-  for (const t of tensors) {
-    sink(t.data);
-    pos += t.data.length;
+  tensors.forEach((t, i) => {
+    const want = layout.sizes[i] ?? 0;
+    let got = 0;
+    for (const c of t.chunks()) {
+      got += c.length;
+      if (got > want) break;
+      put(c);
+      onProgress?.(pos, layout.total, t.name);
+    }
+    if (got !== want) throw bad(`tensor "${t.name}" [${t.shape.join(', ')}] ${t.dtype} needs ${want} bytes, its data has ${got}${got > want ? ' or more' : ''}`);
     pad();
-  }
+  });
+  onProgress?.(pos, layout.total, '');
 }
+
+const inMemory = (t: GgufTensorToWrite): GgufTensorStream => ({ name: t.name, dtype: t.dtype, shape: t.shape, chunks: () => [t.data] });
 
 /** The exact bytes `writeGguf` would write, in memory (for tests and small fixtures). */
 export function encodeGguf(metadata: Metadata, tensors: readonly GgufTensorToWrite[], alignment?: number): Uint8Array {
+  tensors.forEach(checkTensor);
   const layout = encodeHeader(metadata, tensors, alignment);
-  const chunks: Uint8Array[] = [];
-  emit(layout, tensors, (b) => chunks.push(b));
-  const out = new Uint8Array(chunks.reduce((a, c) => a + c.length, 0));
+  const out = new Uint8Array(layout.total);
   let at = 0;
-  for (const c of chunks) {
-    out.set(c, at);
-    at += c.length;
-  }
+  emit(layout, tensors.map(inMemory), (b) => {
+    out.set(b, at);
+    at += b.length;
+  });
   return out;
 }
 
@@ -250,25 +286,41 @@ function writeAll(fd: number, b: Uint8Array): void {
   }
 }
 
-/** Writes a GGUF v3 file, streaming one tensor at a time through `path + '.tmp'` and renaming at the end. */
-export function writeGguf(
-  path: string,
-  metadata: Metadata,
-  tensors: readonly GgufTensorToWrite[],
-  alignment?: number,
-): void {
-  const layout = encodeHeader(metadata, tensors, alignment);
+export interface GgufWriteOptions {
+  /** Data alignment; needs a matching "general.alignment" in the metadata when not the default 32. */
+  readonly alignment?: number;
+  readonly onProgress?: GgufWriteProgress;
+}
+
+/**
+ * Writes a GGUF v3 file from tensors produced chunk by chunk (through `path + '.tmp'`, renamed at the end); memory
+ * use is the header plus one chunk. Returns the file size in bytes.
+ */
+export function writeGgufStream(path: string, metadata: Metadata, tensors: readonly GgufTensorStream[], opts: GgufWriteOptions = {}): number {
+  const layout = encodeHeader(metadata, tensors, opts.alignment);
   const tmp = `${path}.tmp`;
   const fd = fs.openSync(tmp, 'w');
   let ok = false;
   try {
-    emit(layout, tensors, (b) => writeAll(fd, b));
+    emit(layout, tensors, (b) => writeAll(fd, b), opts.onProgress);
     ok = true;
   } finally {
     fs.closeSync(fd);
     if (!ok) fs.rmSync(tmp, { force: true });
   }
   fs.renameSync(tmp, path);
+  return layout.total;
+}
+
+/** Writes a GGUF v3 file from tensors in memory, one write per tensor, through `path + '.tmp'` renamed at the end. */
+export function writeGguf(
+  path: string,
+  metadata: Metadata,
+  tensors: readonly GgufTensorToWrite[],
+  alignment?: number,
+): void {
+  tensors.forEach(checkTensor);
+  writeGgufStream(path, metadata, tensors.map(inMemory), { alignment });
 }
 
 function ggmlTypeOf(dtype: DType): number {
