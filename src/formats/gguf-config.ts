@@ -93,7 +93,7 @@ const f32 = (value: number): GgufValue => ({ type: 'f32', value });
 const i32s = (values: number[]): GgufValue => ({ type: 'array', itemType: 'i32', values });
 
 /** llama.cpp's `general.file_type` (llama_ftype) for a checkpoint whose matrices are all of one type. */
-export const GGUF_FILE_TYPE: Readonly<Partial<Record<DType, number>>> = { f32: 0, f16: 1, q4_0: 2, q8_0: 7, q4_k: 14, q5_k: 16, q6_k: 18, bf16: 32, ggml_mxfp4: 38 };
+export const GGUF_FILE_TYPE: Readonly<Partial<Record<DType, number>>> = { f32: 0, f16: 1, q4_0: 2, q8_0: 7, q4_k: 14, q5_k: 16, q6_k: 18, bf16: 32, ggml_mxfp4: 38, ggml_nvfp4: 39 };
 
 /** The model metadata llama.cpp needs to load this config (tokenizer keys are added by the caller). */
 export function ggufMetadataFromConfig(c: ModelConfig, name: string, matrixType: DType = 'f32'): Array<[string, GgufValue]> {

@@ -18,7 +18,7 @@ import { makeTinyTokenizer } from '../text/tiny-tokenizer.js';
 import { tokenizerToGgufMeta } from '../text/tokenizer.js';
 import { Rng } from './rng.js';
 import {
-  SYNTHETIC_DTYPE, SYNTHETIC_FILE_TYPE, parseSyntheticFormat, syntheticConfig, syntheticPlan, syntheticShape,
+  SYNTHETIC_DTYPE, parseSyntheticFormat, syntheticConfig, syntheticPlan, syntheticShape,
   type SyntheticFormat, type SyntheticOptions, type SyntheticPlan, type SyntheticShape, type SyntheticTensor,
 } from './synthetic-shapes.js';
 
@@ -96,9 +96,7 @@ export function syntheticTokenizerKvs(vocabSize: number): Array<[string, GgufVal
 /** Model metadata (llama.cpp keys, `general.file_type` of the format) and the padded tokenizer. */
 export function syntheticMetadata(m: SyntheticModel): Array<[string, GgufValue]> {
   const name = `tandem-synthetic-${m.shape.name}-${m.config.layers.length}L-${m.format}-s${m.seed}`;
-  const meta = ggufMetadataFromConfig(m.config, name, SYNTHETIC_DTYPE[m.format]).map(([k, v]): [string, GgufValue] =>
-    k === 'general.file_type' ? [k, { type: 'u32', value: SYNTHETIC_FILE_TYPE[m.format] }] : [k, v]);
-  return [...meta, ...syntheticTokenizerKvs(m.config.vocabSize)];
+  return [...ggufMetadataFromConfig(m.config, name, SYNTHETIC_DTYPE[m.format]), ...syntheticTokenizerKvs(m.config.vocabSize)];
 }
 
 export interface SyntheticWriteOptions {

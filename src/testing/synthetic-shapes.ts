@@ -19,10 +19,6 @@ export const SYNTHETIC_DTYPE: Readonly<Record<SyntheticFormat, DType>> = {
   f32: 'f32', f16: 'f16', q8_0: 'q8_0', q4_0: 'q4_0', nvfp4: 'ggml_nvfp4',
 };
 
-/** llama.cpp `general.file_type` (enum llama_ftype) of a model whose matrices are all of one type. */
-export const SYNTHETIC_FILE_TYPE: Readonly<Record<SyntheticFormat, number>> = {
-  f32: 0, f16: 1, q8_0: 7, q4_0: 2, nvfp4: 39,
-};
 
 export interface SyntheticShape {
   readonly name: string;
