@@ -2,6 +2,7 @@
 /** The `tandem` command line: thin commands over library calls. User errors print one line and exit 1. */
 import { Command, Option } from 'commander';
 import { isTandemError } from '../errors.js';
+import { registerBenchModel } from './bench-model.js';
 import { registerBenchServe } from './bench-serve.js';
 import { evalQuantCommand, type EvalQuantFlags } from './eval-quant.js';
 import { formatInspect, inspectModel } from './inspect.js';
@@ -19,7 +20,8 @@ function program(): Command {
   const p = new Command('tandem')
     .description('Nemotron hybrid (Mamba-2 + attention + MoE) models in TypeScript')
     .version('0.1.0')
-    .showSuggestionAfterError(true);
+    .showSuggestionAfterError(true)
+    .enablePositionalOptions(); // `bench [model] --json` and `bench serve --json` each keep their own flags
 
   p.command('run')
     .description('generate text from a prompt (streams; prints prefill/decode tokens/s)')
@@ -89,6 +91,7 @@ function program(): Command {
     .option('--calib <file>', 'text for the activation calibration of fp8/nvfp4 input scales (default: a built-in paragraph)')
     .option('--calib-tokens <n>', 'calibration tokens', intOption('--calib-tokens', 1), 256)
     .action((f: QuantizeFlags) => quantizeCommand(f));
+  registerBenchModel(p);
   registerBenchServe(p);
   registerWorker(p);
   registerServe(p);

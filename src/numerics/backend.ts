@@ -94,4 +94,14 @@ export interface Backend {
   ssdChunkScan(a: ScanArgs): void;
   attention(a: AttentionArgs): void;
   route(a: RouteArgs): void;
+  /**
+   * Optional (additive to contract v1; ref has none): repack one weight for this backend ahead of time and return the
+   * matrix to pass from then on — same dtype, shape and `act`, but its bytes may be gone (the wasm backend keeps them
+   * only in its own memory), so no other backend or byte reader may use it. A loader calls it once per weight, after
+   * anything that reads raw weight bytes (the model fingerprint), and can then drop the file buffer. Backends without
+   * it take matrices as they are (the wasm backend then packs on first use, keeping both copies).
+   */
+  prepareMatrix?(m: Matrix): Matrix;
+  /** Optional: stop the backend's worker threads and free its memory; it must not be used afterwards. */
+  close?(): Promise<void>;
 }

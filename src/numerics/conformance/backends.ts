@@ -5,7 +5,7 @@
  */
 import type { Backend } from '../backend.js';
 import { TandemError } from '../../errors.js';
-import { refBackend } from '../ref/index.js';
+import { listBackends } from '../select.js';
 
 export interface BackendEntry {
   readonly name: string;
@@ -28,12 +28,15 @@ export function registerBackend(entry: BackendEntry): () => void {
 }
 
 /**
- * THE PLACE TO ADD BACKENDS THAT DO NOT REGISTER THEMSELVES. When src/numerics/select.ts (the backend selection module)
- * lands with a way to list the available backends, list them here from it, so the suite tests exactly what a user can
- * select.
+ * The backends a user can select (src/numerics/select.ts), so the suite tests exactly those: each one on 1 thread, and
+ * multi-threaded backends also on 2 threads (row splits, handoffs and scratch sharing are where threading bugs live).
  */
 function builtinBackends(): BackendEntry[] {
-  return [{ name: 'ref', create: () => refBackend }];
+  return listBackends().flatMap((b): BackendEntry[] => {
+    const one: BackendEntry = { name: b.name, available: b.available, create: () => b.create({ threads: 1 }), release: b.release };
+    if (b.name === 'ref') return [one];
+    return [one, { name: `${b.name}-2t`, available: b.available, create: () => b.create({ threads: 2, minParallelBytes: 0 }), release: b.release }];
+  });
 }
 
 /** Every registered backend that reports itself available here, `ref` first. */
