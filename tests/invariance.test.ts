@@ -3,7 +3,7 @@
  * prefill + teacher-forced decode (logits and final state); serialize → restore → continue is bit-identical;
  * a forked state continues independently.
  */
-import { test } from 'node:test';
+import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { loadModel } from '../src/engine/load-model.js';
@@ -12,8 +12,15 @@ import { createState, forkState, kvDim, type SequenceState } from '../src/model/
 import { deserializeState, serializeState } from '../src/model/state-codec.js';
 import { goldenDir, goldenTokens } from '../src/testing/golden.js';
 import { TOLERANCE, maxAbsDiff } from '../src/testing/tolerances.js';
+import { createBackend } from '../src/numerics/select.js';
 
-const models: Array<[string, Model]> = ['dense', 'moe'].map((n) => [n, loadModel(join(goldenDir(), n)).model]);
+const wasm = await createBackend('wasm', { threads: 2, minParallelBytes: 0 });
+after(() => wasm.close());
+/** Both fixtures on both backends: the reference, and the wasm SIMD backend on 2 threads with every matmul split. */
+const models: Array<[string, Model]> = ['dense', 'moe'].flatMap((n) => [
+  [n, loadModel(join(goldenDir(), n)).model],
+  [`${n}/wasm`, loadModel(join(goldenDir(), n), { backend: wasm }).model],
+] as Array<[string, Model]>);
 
 /** Logits of every position when the sequence is fed in slices of `chunk` tokens (1 = pure decode). */
 function runChunked(model: Model, tokens: readonly number[], chunk: number): { logits: Float32Array; state: SequenceState } {

@@ -2,9 +2,10 @@
  * Oracle tests (issue #2): Tandem's full-vocabulary logprobs against llama.cpp on the tiny dense and MoE fixtures,
  * from the HF directory and from the GGUF. Always against the committed golden logprobs (made by llama.cpp);
  * additionally live against node-llama-cpp 3.21.1 when it is installed (it is a dev dependency, so in CI).
- * Also: Tandem state saved and restored mid-sequence continues to the same logprobs.
+ * Also: Tandem state saved and restored mid-sequence continues to the same logprobs. The golden comparisons run on
+ * every backend (ref and wasm).
  */
-import { test } from 'node:test';
+import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -18,6 +19,14 @@ import { FIXTURES, goldenDir, goldenTokens, readGolden } from '../src/testing/go
 import { makeTiny } from '../src/testing/tiny-model.js';
 import { llamaAvailable, runLlamaOracle } from '../src/testing/llama-oracle.js';
 import { TOLERANCE, argmaxOf, maxAbsDiff } from '../src/testing/tolerances.js';
+import type { Backend } from '../src/numerics/backend.js';
+import { refBackend } from '../src/numerics/ref/index.js';
+import { createBackend } from '../src/numerics/select.js';
+
+/** Every backend the oracle runs on: the reference, and the wasm SIMD backend on 2 threads with every matmul split. */
+const wasm = await createBackend('wasm', { threads: 2, minParallelBytes: 0 });
+after(() => wasm.close());
+const BACKENDS: ReadonlyArray<readonly [string, Backend]> = [['ref', refBackend], ['wasm', wasm]];
 
 function compare(label: string, ours: ArrayLike<number>[], theirs: ArrayLike<number>[], tol: number): void {
   assert.equal(ours.length, theirs.length, `${label}: row count`);
@@ -55,14 +64,16 @@ for (const fx of FIXTURES) {
   });
   for (const format of ['hf', 'gguf'] as const) {
     const path = format === 'hf' ? join(goldenDir(), fx.name) : join(goldenDir(), fx.name, 'model.gguf');
-    test(`${fx.name}/${format}: logprobs match the llama.cpp golden file`, () => {
-      const { model } = loadModel(path);
-      compare(`${fx.name}/${format} vs golden`, sequenceLogprobs(model, golden.tokens), golden.logprobs, TOLERANCE.goldenLogprob);
-    });
-    test(`${fx.name}/${format}: state saved and restored mid-sequence continues to the same logprobs`, () => {
-      const { model } = loadModel(path);
-      compare(`${fx.name}/${format} restore@${golden.restoreAt} vs golden`, logprobsWithRestore(model, golden.tokens, golden.restoreAt), golden.logprobs, TOLERANCE.goldenLogprob);
-    });
+    for (const [bn, backend] of BACKENDS) {
+      test(`${fx.name}/${format} on ${bn}: logprobs match the llama.cpp golden file`, () => {
+        const { model } = loadModel(path, { backend });
+        compare(`${fx.name}/${format}/${bn} vs golden`, sequenceLogprobs(model, golden.tokens), golden.logprobs, TOLERANCE.goldenLogprob);
+      });
+      test(`${fx.name}/${format} on ${bn}: state saved and restored mid-sequence continues to the same logprobs`, () => {
+        const { model } = loadModel(path, { backend });
+        compare(`${fx.name}/${format}/${bn} restore@${golden.restoreAt} vs golden`, logprobsWithRestore(model, golden.tokens, golden.restoreAt), golden.logprobs, TOLERANCE.goldenLogprob);
+      });
+    }
   }
 
   test(`${fx.name}: live llama.cpp oracle (node-llama-cpp 3.21.1), with its own state save/restore`, { skip: llamaAvailable() ? false : 'node-llama-cpp is not installed (dev dependency)' }, async () => {

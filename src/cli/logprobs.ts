@@ -1,4 +1,5 @@
 /** `tandem logprobs`: JSON {"tokens":[...],"logprobs":[[...V],...]} — full-vocabulary log-softmax at every position. */
+import { openBackend, type BackendFlags } from './backend-flags.js';
 import { existsSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { TandemError } from '../errors.js';
@@ -7,7 +8,7 @@ import { sequenceLogprobs } from '../engine/logprobs.js';
 import { defaultModelPath } from './default-model.js';
 import { parseTokenList } from './options.js';
 
-export interface LogprobsFlags {
+export interface LogprobsFlags extends BackendFlags {
   readonly model?: string;
   readonly tokens: string;
   readonly out?: string;
@@ -37,11 +38,11 @@ function writeAtomic(path: string, text: string): void {
   }
 }
 
-export function logprobsCommand(f: LogprobsFlags): void {
+export async function logprobsCommand(f: LogprobsFlags): Promise<void> {
   const tokens = parseTokenList(f.tokens);
   if (f.out) checkOut(f.out);
   const path = f.model ?? defaultModelPath((m) => process.stderr.write(m + '\n'));
-  const { model } = loadModel(path);
+  const { model } = loadModel(path, { backend: await openBackend(f) });
   const rows = sequenceLogprobs(model, tokens);
   const json = `{"tokens":${JSON.stringify(tokens)},"logprobs":[${rows.map((r) => `[${Array.from(r).join(',')}]`).join(',')}]}\n`;
   if (f.out) writeAtomic(f.out, json);

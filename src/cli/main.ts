@@ -1,7 +1,8 @@
-#!/usr/bin/env node
+#!/usr/bin/env -S node --no-liftoff
 /** The `tandem` command line: thin commands over library calls. User errors print one line and exit 1. */
 import { Command, Option } from 'commander';
 import { isTandemError } from '../errors.js';
+import { addBackendOptions } from './backend-flags.js';
 import { registerBenchModel } from './bench-model.js';
 import { registerBenchServe } from './bench-serve.js';
 import { evalQuantCommand, type EvalQuantFlags } from './eval-quant.js';
@@ -23,7 +24,7 @@ function program(): Command {
     .showSuggestionAfterError(true)
     .enablePositionalOptions(); // `bench [model] --json` and `bench serve --json` each keep their own flags
 
-  p.command('run')
+  const run = p.command('run')
     .description('generate text from a prompt (streams; prints prefill/decode tokens/s)')
     .option('--model <path>', 'HF model directory or .gguf file (default: the embedded tiny model)')
     .requiredOption('--prompt <text>', 'the prompt')
@@ -40,15 +41,15 @@ function program(): Command {
     .option('--prefill-chunk <n>', 'prompt tokens per forward pass', intOption('--prefill-chunk', 1), 256)
     .addOption(new Option('--kv-cache <type>', 'attention KV cache storage').choices(['f32', 'fp8']).default('f32'))
     .addOption(new Option('--ssm-state <type>', 'Mamba SSM state storage').choices(['f32', 'bf16']).default('f32'))
-    .option('--emulate-activations', 'quantize matmul inputs like the real low-precision kernels (W8A8/W4A4, ggml Q8)')
-    .action((f: RunFlags) => runCommand(f));
+    .option('--emulate-activations', 'quantize matmul inputs like the real low-precision kernels (W8A8/W4A4, ggml Q8)');
+  addBackendOptions(run).action((f: RunFlags) => runCommand(f));
 
-  p.command('logprobs')
+  const logprobs = p.command('logprobs')
     .description('write {"tokens":[...],"logprobs":[[...],...]}: full-vocabulary log-softmax at every position')
     .option('--model <path>', 'HF model directory or .gguf file (default: the embedded tiny model)')
     .requiredOption('--tokens <ids>', 'token ids, e.g. "1 42 7"')
-    .option('--out <file>', 'write JSON here instead of stdout')
-    .action(logprobsCommand);
+    .option('--out <file>', 'write JSON here instead of stdout');
+  addBackendOptions(logprobs).action(logprobsCommand);
 
   p.command('inspect')
     .description('architecture, layer schedule, parameters, bytes per format, state bytes per token and sequence')

@@ -6,9 +6,10 @@ import { validateSampling } from '../model/sample.js';
 import type { ChatMessage } from '../text/chat-template.js';
 import { chatPromptIds, completionPromptIds } from '../text/prompt-ids.js';
 import type { TextTokenizer } from '../text/tokenizer.js';
+import { openBackend, type BackendFlags } from './backend-flags.js';
 import { defaultModelPath } from './default-model.js';
 
-export interface RunFlags {
+export interface RunFlags extends BackendFlags {
   readonly model?: string;
   readonly prompt?: string;
   readonly chat?: boolean;
@@ -39,12 +40,13 @@ function promptIds(tok: TextTokenizer, f: RunFlags): number[] {
 
 const rate = (n: number, ms: number): string => (ms > 0 ? (n / (ms / 1000)).toFixed(1) : '∞');
 
-export function runCommand(f: RunFlags): void {
+export async function runCommand(f: RunFlags): Promise<void> {
   const path = f.model ?? defaultModelPath((m) => process.stderr.write(m + '\n'));
   const sampling = validateSampling({
     temperature: f.temperature, topK: f.topK, topP: f.topP, minP: f.minP, repetitionPenalty: f.repetitionPenalty, seed: f.seed,
   });
-  const loaded = loadModel(path, { kvCache: f.kvCache, ssmState: f.ssmState, emulateActivations: f.emulateActivations ?? false });
+  const backend = await openBackend(f);
+  const loaded = loadModel(path, { backend, kvCache: f.kvCache, ssmState: f.ssmState, emulateActivations: f.emulateActivations ?? false });
   const tok = loaded.tokenizer();
   const ids = promptIds(tok, f);
   for (const part of generate(loaded.model, tok, ids, { maxTokens: f.maxTokens, sampling, stop: f.stop ?? [], prefillChunk: f.prefillChunk })) {

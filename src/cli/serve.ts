@@ -16,9 +16,10 @@ import { ggufTokenizerMeta } from '../text/gguf-kv.js';
 import { loadTokenizerDir, tokenizerFromGguf, type TextTokenizer } from '../text/tokenizer.js';
 import { defaultModelPath } from './default-model.js';
 import { intOption } from './options.js';
+import { addBackendOptions, openBackend, type BackendFlags } from './backend-flags.js';
 import { addCacheOptions, openCache, workerCacheOptions, type CacheFlags } from './cache-flags.js';
 
-export interface ServeFlags extends CacheFlags {
+export interface ServeFlags extends CacheFlags, BackendFlags {
   readonly model?: string;
   readonly port: number;
   readonly host: string;
@@ -60,7 +61,7 @@ interface Opened {
 
 async function openService(path: string, f: ServeFlags): Promise<Opened> {
   if (f.workers === undefined) {
-    const loaded = loadModel(path);
+    const loaded = loadModel(path, { backend: await openBackend(f) });
     const cache = await openCache(loaded.model, f);
     const service = new LocalEngine(loaded, {
       ...(f.maxRunning !== undefined ? { maxRunning: f.maxRunning } : {}),
@@ -125,5 +126,6 @@ export function registerServe(program: Command): void {
     .option('--max-waiting <n>', 'requests queued before 429', intOption('--max-waiting', 1))
     .option('--workers <spec>', 'disaggregated: spawn workers, e.g. prefill=1,decode=2', parseWorkers)
     .option('--disagg-threshold <tokens>', 'uncached prompt tokens from which a request is prefilled remotely', intOption('--disagg-threshold', 0));
+  addBackendOptions(cmd);
   addCacheOptions(cmd, 'context cache disk tier, e.g. ~/.cache/tandem:20GiB (default off)').action((f: ServeFlags) => serveCommand(f));
 }

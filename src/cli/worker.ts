@@ -10,9 +10,10 @@ import type { Role } from '../serving/disagg/messages.js';
 import { DisaggWorker } from '../serving/disagg/worker.js';
 import { defaultModelPath } from './default-model.js';
 import { intOption } from './options.js';
+import { addBackendOptions, openBackend, type BackendFlags } from './backend-flags.js';
 import { addCacheOptions, openCache, type CacheFlags } from './cache-flags.js';
 
-export interface WorkerFlags extends CacheFlags {
+export interface WorkerFlags extends CacheFlags, BackendFlags {
   readonly role: Role;
   readonly connect: string;
   readonly model?: string;
@@ -26,7 +27,7 @@ export interface WorkerFlags extends CacheFlags {
 
 export async function workerCommand(f: WorkerFlags): Promise<void> {
   const path = f.model ?? defaultModelPath((m) => process.stderr.write(m + '\n'));
-  const loaded = loadModel(path);
+  const loaded = loadModel(path, { backend: await openBackend(f) });
   const cache = await openCache(loaded.model, f);
   const engine = new LocalEngine(loaded, { maxRunning: f.maxRunning, maxWaiting: f.maxWaiting, ...(cache ? { cache } : {}) });
   const worker = await DisaggWorker.start(engine, loaded.model, {
@@ -59,5 +60,6 @@ export function registerWorker(program: Command): void {
     .option('--heartbeat-ms <ms>', 'heartbeat interval', intOption('--heartbeat-ms', 10), 1000)
     .option('--max-running <n>', 'requests the engine runs at once', intOption('--max-running', 1))
     .option('--max-waiting <n>', 'requests the engine queues', intOption('--max-waiting', 1));
+  addBackendOptions(cmd);
   addCacheOptions(cmd, 'context cache disk tier; workers may share one directory (default off)').action((f: WorkerFlags) => workerCommand(f));
 }

@@ -8,10 +8,10 @@ import { TandemError } from '../errors.js';
 import { parsePythonJson, readModelConfig, type ModelConfig } from '../formats/config.js';
 import { readQuantScheme } from '../formats/quant-config.js';
 import { configFromGguf } from '../formats/gguf-config.js';
-import { readGgufFile } from '../formats/gguf.js';
+import { readGgufFile, type GgufFile } from '../formats/gguf.js';
 import { ggufTokenizerMeta } from '../text/gguf-kv.js';
 import { loadSafetensorsDir } from '../formats/safetensors.js';
-import { buildWeights } from '../formats/weights.js';
+import { buildWeights, mapWeights, type ModelWeights } from '../formats/weights.js';
 import type { Backend } from '../numerics/backend.js';
 import { refBackend } from '../numerics/ref/index.js';
 import { modelFingerprint } from '../model/fingerprint.js';
@@ -61,11 +61,22 @@ function once<T>(f: () => T): () => T {
   return () => (v ??= f());
 }
 
+/**
+ * Hand the weights to the backend (after the fingerprint, which reads their bytes): a backend with `prepareMatrix`
+ * repacks each matrix into its own memory, and the f32 vectors are copied out, so nothing references the file's
+ * bytes any more and they can be collected (steady memory ≈ the packed weights, not file + packed).
+ */
+function prepared(weights: ModelWeights, backend: Backend): ModelWeights {
+  const prep = backend.prepareMatrix?.bind(backend);
+  return prep ? mapWeights(weights, prep, (v) => v.slice()) : weights;
+}
+
 function loadHf(dir: string, backend: Backend, opts: LoadOptions): LoadedModel {
   const config: ModelConfig = readModelConfig(dir);
   const scheme = readQuantScheme(dir, parsePythonJson(readFileSync(join(dir, 'config.json'), 'utf8')));
   const weights = buildWeights(config, loadSafetensorsDir(dir), 'hf', dir, { scheme, emulateActivations: opts.emulateActivations ?? false });
-  const model: Model = { config, weights, backend, fingerprint: modelFingerprint(config, weights), stateFormat: stateFormat(opts) };
+  const fingerprint = modelFingerprint(config, weights);
+  const model: Model = { config, weights: prepared(weights, backend), backend, fingerprint, stateFormat: stateFormat(opts) };
   const eos = [...config.eosIds, ...generationEos(dir)];
   return { model, format: 'hf', path: dir, tokenizer: once(() => loadTokenizerDir(dir, eos)) };
 }
@@ -74,8 +85,10 @@ function loadGguf(path: string, backend: Backend, opts: LoadOptions): LoadedMode
   const f = readGgufFile(path);
   const config = configFromGguf(f, path);
   const weights = buildWeights(config, f.tensors, 'gguf', path, { scheme: { kind: 'none' }, emulateActivations: opts.emulateActivations ?? false });
-  const model: Model = { config, weights, backend, fingerprint: modelFingerprint(config, weights), stateFormat: stateFormat(opts) };
-  return { model, format: 'gguf', path, tokenizer: once(() => tokenizerFromGguf(ggufTokenizerMeta(f, path))) };
+  const fingerprint = modelFingerprint(config, weights);
+  const model: Model = { config, weights: prepared(weights, backend), backend, fingerprint, stateFormat: stateFormat(opts) };
+  const header: GgufFile = { ...f, tensors: new Map(), tensorOrder: [] }; // the tokenizer needs metadata only; keep no tensor bytes alive
+  return { model, format: 'gguf', path, tokenizer: once(() => tokenizerFromGguf(ggufTokenizerMeta(header, path))) };
 }
 
 export function loadModel(path: string, opts: LoadOptions = {}): LoadedModel {

@@ -182,3 +182,25 @@ export function weightTally(w: ModelWeights): { readonly params: number; readonl
   visit(w);
   return { params, bytes, elements };
 }
+
+/**
+ * The same weights with every matrix passed through `matrix` and every f32 vector through `vector`, identity kept
+ * (a tied LM head stays the embedding's object). The loader uses it to hand matrices to a backend's `prepareMatrix`
+ * and copy the small vectors out of the file buffer, so the file bytes can be dropped.
+ */
+export function mapWeights(w: ModelWeights, matrix: (m: Matrix) => Matrix, vector: (v: Float32Array) => Float32Array): ModelWeights {
+  const seen = new Map<unknown, unknown>();
+  const visit = (v: unknown): unknown => {
+    if (v === null || typeof v !== 'object') return v;
+    const done = seen.get(v);
+    if (done !== undefined) return done;
+    let out: unknown;
+    if (v instanceof Float32Array) out = vector(v);
+    else if ('dtype' in v && 'data' in v) out = matrix(v as Matrix);
+    else if (Array.isArray(v)) out = v.map(visit);
+    else out = Object.fromEntries(Object.entries(v).map(([k, x]) => [k, visit(x)]));
+    seen.set(v, out);
+    return out;
+  };
+  return visit(w) as ModelWeights;
+}
