@@ -98,18 +98,23 @@ export type Matrix = PlainMatrix | Fp8Matrix | Nvfp4Matrix | MxMatrix;
 /** Every weight format a Matrix can have. */
 export type MatrixFormat = Matrix['dtype'];
 
-/** Bytes the matrix occupies in memory (codes + scales). */
+/**
+ * Bytes the matrix occupies as stored (codes + scales), from its shape and format — not from `data`, which a backend's
+ * `prepareMatrix` handle leaves empty once the weights live in the backend's memory.
+ */
 export function matrixBytes(m: Matrix): number {
+  const n = m.rows * m.cols;
   switch (m.dtype) {
     case 'f8_e4m3':
     case 'f8_e5m2':
-      return m.data.byteLength + m.scale.byteLength;
+      return n + m.scale.byteLength;
     case 'nvfp4':
-      return m.data.byteLength + m.blockScales.byteLength + 4;
+      return n / 2 + n / 16 + 4; // e2m1 nibbles + an FP8 scale per 16 + the global scale
     case 'mxfp4':
+      return n / 2 + n / 32; // e2m1 nibbles + an E8M0 scale per 32
     case 'mxfp8':
-      return m.data.byteLength + m.blockScales.byteLength;
+      return n + n / 32;
     default:
-      return m.data.byteLength;
+      return m.rows * rowBytes(m.dtype, m.cols);
   }
 }
