@@ -165,6 +165,46 @@ function readPerTensor(fd: number, size: number, path: string, headerRead: numbe
   return fileOf(h, path, tensors);
 }
 
+/** A GGUF file whose tensors read their bytes from disk each time `data` is accessed (nothing is cached). */
+export interface LazyGgufFile {
+  readonly file: GgufFile;
+  /** Closes the file; tensor `data` must not be read afterwards. */
+  close(): void;
+}
+
+/**
+ * Open a GGUF file of any size reading only its header; each tensor's `data` is read on access into a fresh buffer
+ * the caller may drop. For loaders that hand every matrix to a backend's memory at once (wasm / native
+ * `prepareMatrix`): peak memory stays near one copy of the weights instead of file + packed.
+ */
+export function openGgufLazy(path: string, headerReadBytes = HEADER_READ): LazyGgufFile {
+  const { fd, size } = openGguf(path);
+  let open = true;
+  try {
+    const h = readHeader(fd, size, path, headerReadBytes);
+    const tensors = new Map<string, RawTensor>();
+    for (const info of h.infos) {
+      const p = placeTensor(path, info, h, size);
+      const n = p.end - p.start;
+      if (n > bufferConstants.MAX_LENGTH) {
+        throw new TandemError('UNSUPPORTED', `${path}: tensor ${info.name} is ${n} bytes; this Node.js can hold at most ${bufferConstants.MAX_LENGTH} bytes in one buffer`);
+      }
+      const read = (): Uint8Array => {
+        if (!open) throw new Error(`${path}: tensor ${info.name} read after the file was closed`);
+        const data = new Uint8Array(n);
+        const got = readAt(fd, data, p.start);
+        if (got !== n) throw corrupt(`${path} is truncated: tensor ${info.name} needs bytes ${p.start}..${p.end}, file has ${p.start + got}`);
+        return data;
+      };
+      tensors.set(info.name, { name: info.name, dtype: p.dtype, shape: p.shape, get data() { return read(); } });
+    }
+    return { file: fileOf(h, path, tensors), close: () => { if (open) fs.closeSync(fd); open = false; } };
+  } catch (e) {
+    fs.closeSync(fd);
+    throw e;
+  }
+}
+
 /** Reads and parses a GGUF file of any size; a missing file is NOT_FOUND. */
 export function readGgufFile(path: string, opts: GgufReadOptions = {}): GgufFile {
   const { fd, size } = openGguf(path);

@@ -18,12 +18,18 @@ export interface ResolveOptions {
   readonly scheme: QuantScheme;
   /** Emulate the activation quantization of the real kernels (W8A8 for FP8, W4A4 for NVFP4). */
   readonly emulateActivations: boolean;
+  /**
+   * Called on every matrix as soon as it is resolved (a backend's `prepareMatrix`, wrapped by the loader): the
+   * returned matrix is stored instead, so a lazily read tensor's bytes can be dropped one tensor at a time.
+   */
+  readonly prepare?: (m: Matrix) => Matrix;
 }
 
 function f32Array(t: RawTensor): Float32Array {
-  const n = t.data.byteLength / 4;
+  const d = t.data; // once: a lazily read tensor reads its bytes on every access
+  const n = d.byteLength / 4;
   const out = new Float32Array(n);
-  const dv = new DataView(t.data.buffer, t.data.byteOffset, t.data.byteLength);
+  const dv = new DataView(d.buffer, d.byteOffset, d.byteLength);
   for (let i = 0; i < n; i++) out[i] = dv.getFloat32(4 * i, true);
   return out;
 }

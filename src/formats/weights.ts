@@ -84,18 +84,24 @@ function toVector(t: RawTensor, role: TensorSpec['role']): Float32Array {
 function splitExperts(t: RawTensor, emulate: boolean): Matrix[] {
   const [E, rows, cols] = t.shape as [number, number, number];
   const stride = rows * rowBytes(t.dtype, cols);
-  return Array.from({ length: E }, (_, e) => plainMatrix(t, emulate, rows, t.data.subarray(e * stride, (e + 1) * stride)));
+  const data = t.data; // once: a lazily read tensor reads its bytes on every access
+  return Array.from({ length: E }, (_, e) => plainMatrix(t, emulate, rows, data.subarray(e * stride, (e + 1) * stride)));
 }
 
 type Resolved = Record<string, Matrix | Float32Array | Matrix[]>;
 
 const PLAIN: readonly string[] = ['f32', 'f16', 'bf16', 'q8_0', 'q4_0', 'q4_k', 'q5_k', 'q6_k', 'ggml_mxfp4', 'ggml_nvfp4'];
 
+/** A resolved matrix, passed through the loader's `prepare` hook when there is one. */
+function prepared(m: Matrix | undefined, o: ResolveOptions): Matrix | undefined {
+  return m && o.prepare ? o.prepare(m) : m;
+}
+
 function resolveOne(col: Collector, spec: TensorSpec, o: ResolveOptions): Matrix | Float32Array | Matrix[] | undefined {
-  if (spec.role === 'matrix') return resolveMatrix(col, spec, o);
+  if (spec.role === 'matrix') return prepared(resolveMatrix(col, spec, o), o);
   const t = col.need(spec.name, spec.shape, spec.role === 'experts' ? PLAIN : undefined);
   if (!t) return undefined;
-  return spec.role === 'experts' ? splitExperts(t, o.emulateActivations) : toVector(t, spec.role);
+  return spec.role === 'experts' ? splitExperts(t, o.emulateActivations).map((m) => prepared(m, o)!) : toVector(t, spec.role);
 }
 
 function resolveLayer(specs: LayerSpecs, col: Collector, o: ResolveOptions): Resolved | undefined {
@@ -144,9 +150,9 @@ const NO_QUANT: ResolveOptions = { scheme: { kind: 'none' }, emulateActivations:
 export function buildWeights(cfg: ModelConfig, tensors: TensorMap, naming: CheckpointNaming, source: string, quant: ResolveOptions = NO_QUANT): ModelWeights {
   const specs = modelSpecs(cfg, naming);
   const col = new Collector(tensors, naming);
-  const embed = resolveMatrix(col, specs.embed, quant);
+  const embed = prepared(resolveMatrix(col, specs.embed, quant), quant);
   const normF = resolveOne(col, specs.normF, quant);
-  const head = specs.lmHead ? resolveMatrix(col, specs.lmHead, quant) : undefined;
+  const head = specs.lmHead ? prepared(resolveMatrix(col, specs.lmHead, quant), quant) : undefined;
   const layers = specs.layers.map((ls) => resolveLayer(ls, col, quant));
   col.finish(source);
   return {

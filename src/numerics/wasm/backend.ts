@@ -48,7 +48,10 @@ export interface WasmBackend extends Backend {
   close(): Promise<void>;
 }
 
-type Entry = { readonly kind: 'wasm'; readonly plan: PackPlan; readonly pieces: readonly Piece[] } | { readonly kind: 'ref'; readonly reason: string };
+/** A packed matrix's plan without its `write` (which closes over the source bytes: keeping it would keep the file alive). */
+type PlanMeta = Omit<PackPlan, 'write'>;
+
+type Entry = { readonly kind: 'wasm'; readonly plan: PlanMeta; readonly pieces: readonly Piece[] } | { readonly kind: 'ref'; readonly reason: string };
 
 /** Kernel formats with integer kernels for Q8_0-quantized inputs (assembly/int8.ts), and the kernel flag for them. */
 const Q8_FORMATS: ReadonlySet<number> = new Set([FORMAT_ID.Q8_0, FORMAT_ID.Q4_0, FORMAT_ID.FP4X32, FORMAT_ID.FP4X64]);
@@ -138,7 +141,9 @@ class WasmKernels {
     this.#check();
     const r = planMatrix(m);
     if (r.kind === 'fallback') return { kind: 'ref', reason: r.reason };
-    return { kind: 'wasm', plan: r.plan, pieces: this.#arena.place(r.plan) };
+    const pieces = this.#arena.place(r.plan);
+    const { write: _written, ...plan } = r.plan;
+    return { kind: 'wasm', plan, pieces };
   }
 
   #check(): void {
@@ -183,7 +188,7 @@ class WasmKernels {
   }
 
   /** Writes input rows t0..t1 into the shard's scratch: f32 zero-padded to colsP, or Q8_0 codes and scales. */
-  #stageInput(shard: Shard, plan: PackPlan, xPtr: number, x: Float32Array, t0: number, t1: number, q8: boolean): void {
+  #stageInput(shard: Shard, plan: PlanMeta, xPtr: number, x: Float32Array, t0: number, t1: number, q8: boolean): void {
     const tc = t1 - t0;
     if (q8) {
       const codes = new Int8Array(shard.bytes().buffer, xPtr, tc * plan.colsP);
@@ -199,7 +204,7 @@ class WasmKernels {
   }
 
   /** Tokens one kernel call can take within the shard's scratch. */
-  #tokensPerCall(shard: Shard, plan: PackPlan, piece: Piece): number {
+  #tokensPerCall(shard: Shard, plan: PlanMeta, piece: Piece): number {
     const rowsP = (piece.g1 - piece.g0) * 4;
     const tiles = this.threads * 16 * plan.colsP;
     const perToken = plan.colsP * 4 + plan.colsP / 8 + rowsP * 4; // input, its Q8 scales or K4 sums, output
@@ -208,7 +213,7 @@ class WasmKernels {
     return tc;
   }
 
-  #runPiece(shard: Shard, plan: PackPlan, piece: Piece, x: Float32Array, out: Float32Array, t0: number, t1: number, q8: boolean): void {
+  #runPiece(shard: Shard, plan: PlanMeta, piece: Piece, x: Float32Array, out: Float32Array, t0: number, t1: number, q8: boolean): void {
     const n = piece.g1 - piece.g0;
     const rowsP = n * 4;
     const tc = t1 - t0;
