@@ -41,7 +41,8 @@ function program(): Command {
     .option('--prefill-chunk <n>', 'prompt tokens per forward pass', intOption('--prefill-chunk', 1), 256)
     .addOption(new Option('--kv-cache <type>', 'attention KV cache storage').choices(['f32', 'fp8']).default('f32'))
     .addOption(new Option('--ssm-state <type>', 'Mamba SSM state storage').choices(['f32', 'bf16']).default('f32'))
-    .option('--emulate-activations', 'quantize matmul inputs like the real low-precision kernels (W8A8/W4A4, ggml Q8)');
+    .option('--emulate-activations', 'quantize matmul inputs like the real low-precision kernels (W8A8/W4A4, ggml Q8; default for GGUF)')
+    .option('--no-emulate-activations', 'weight-only arithmetic for GGUF too (f32 inputs to every matmul)');
   addBackendOptions(run).action((f: RunFlags) => runCommand(f));
 
   const logprobs = p.command('logprobs')

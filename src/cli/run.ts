@@ -46,7 +46,7 @@ export async function runCommand(f: RunFlags): Promise<void> {
     temperature: f.temperature, topK: f.topK, topP: f.topP, minP: f.minP, repetitionPenalty: f.repetitionPenalty, seed: f.seed,
   });
   const backend = await openBackend(f);
-  const loaded = loadModel(path, { backend, kvCache: f.kvCache, ssmState: f.ssmState, emulateActivations: f.emulateActivations ?? false });
+  const loaded = loadModel(path, { backend, kvCache: f.kvCache, ssmState: f.ssmState, ...(f.emulateActivations !== undefined ? { emulateActivations: f.emulateActivations } : {}) });
   const tok = loaded.tokenizer();
   const ids = promptIds(tok, f);
   for (const part of generate(loaded.model, tok, ids, { maxTokens: f.maxTokens, sampling, stop: f.stop ?? [], prefillChunk: f.prefillChunk })) {

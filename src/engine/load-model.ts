@@ -34,7 +34,9 @@ export interface LoadOptions {
   readonly backend?: Backend;
   /**
    * Emulate the activation quantization of the real kernels: W8A8 FP8 / W4A4 NVFP4 for ModelOpt checkpoints, ggml's
-   * vec_dot types (Q8_0, Q8_K, F16, BF16) for GGUF weights, as llama.cpp does. Default: weight-only.
+   * vec_dot types (Q8_0, Q8_K, F16, BF16) for GGUF weights, as llama.cpp does. Default: on for GGUF (the same
+   * arithmetic as llama.cpp on the same file, and the fast int8 kernels of the wasm backend), off for HF checkpoints
+   * (weight-only, like the reference PyTorch forward).
    */
   readonly emulateActivations?: boolean;
   /** KV cache storage for attention layers (default f32). */
@@ -117,7 +119,7 @@ function reclaimer(every: number): (bytes: number) => void {
  * matrices are views into it.
  */
 function loadGguf(path: string, backend: Backend, opts: LoadOptions): LoadedModel {
-  const emulateActivations = opts.emulateActivations ?? false;
+  const emulateActivations = opts.emulateActivations ?? true;
   let weights: ModelWeights;
   let fingerprint: string;
   let head: GgufFile;

@@ -5,11 +5,14 @@
  */
 import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { openGgufLazy, readGgufFile } from '../formats/gguf.js';
 import { forward, newState } from '../model/nemotron-h.js';
 import { createBackend } from '../numerics/select.js';
 import { goldenDir, goldenTokens } from '../testing/golden.js';
+import { makeTiny } from '../testing/tiny-model.js';
 import { TOLERANCE, maxAbsDiff } from '../testing/tolerances.js';
 import { loadModel } from './load-model.js';
 
@@ -51,3 +54,19 @@ for (const name of ['dense', 'moe']) {
     assert.ok(d <= TOLERANCE.chunkInvarianceLogit, `logits differ by ${d}`);
   });
 }
+
+test('activation arithmetic: GGUF defaults to llama.cpp\'s (ggml vec_dot input types), HF to weight-only; both overridable', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'tandem-act-'));
+  try {
+    makeTiny(dir, { pattern: 'M*-M', seed: 3, dtype: 'f16' });
+    const inProjAct = (path: string, o = {}): string | undefined => {
+      const l = loadModel(path, o).model.weights.layers[0]!;
+      return l.kind === 'mamba2' ? l.inProj.act?.format : 'not mamba';
+    };
+    assert.equal(inProjAct(join(dir, 'model.gguf')), 'f16', 'GGUF: f16 inputs, as ggml_vec_dot_f16');
+    assert.equal(inProjAct(join(dir, 'model.gguf'), { emulateActivations: false }), undefined);
+    assert.equal(inProjAct(dir), undefined, 'HF: weight-only');
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
