@@ -148,21 +148,15 @@ function readHeader(fd: number, size: number, path: string, first: number): Gguf
 }
 
 /** Reads each tensor into its own buffer: no buffer is ever larger than the largest tensor. */
-function readPerTensor(fd: number, size: number, path: string, headerRead: number): GgufFile {
-  const h = readHeader(fd, size, path, headerRead);
-  const tensors = new Map<string, RawTensor>();
-  for (const info of h.infos) {
-    const p = placeTensor(path, info, h, size);
-    const n = p.end - p.start;
-    if (n > bufferConstants.MAX_LENGTH) {
-      throw new TandemError('UNSUPPORTED', `${path}: tensor ${info.name} is ${n} bytes; this Node.js can hold at most ${bufferConstants.MAX_LENGTH} bytes in one buffer`);
-    }
-    const data = new Uint8Array(n);
-    const got = readAt(fd, data, p.start);
-    if (got !== n) throw corrupt(`${path} is truncated: tensor ${info.name} needs bytes ${p.start}..${p.end}, file has ${p.start + got}`);
-    tensors.set(info.name, { name: info.name, dtype: p.dtype, shape: p.shape, data });
+function readPerTensor(path: string, headerRead: number): GgufFile {
+  const lazy = openGgufLazy(path, headerRead);
+  try {
+    const tensors = new Map<string, RawTensor>();
+    for (const [name, t] of lazy.file.tensors) tensors.set(name, { name, dtype: t.dtype, shape: t.shape, data: t.data });
+    return { ...lazy.file, tensors };
+  } finally {
+    lazy.close();
   }
-  return fileOf(h, path, tensors);
 }
 
 /** A GGUF file whose tensors read their bytes from disk each time `data` is accessed (nothing is cached). */
@@ -212,10 +206,10 @@ export function readGgufFile(path: string, opts: GgufReadOptions = {}): GgufFile
     if (size <= (opts.wholeFileMaxBytes ?? GGUF_WHOLE_FILE_MAX) && size <= bufferConstants.MAX_LENGTH) {
       return parseGguf(readWhole(fd, size), path);
     }
-    return readPerTensor(fd, size, path, opts.headerReadBytes ?? HEADER_READ);
   } finally {
     fs.closeSync(fd);
   }
+  return readPerTensor(path, opts.headerReadBytes ?? HEADER_READ);
 }
 
 // ---- typed metadata getters -------------------------------------------------------------------------------------
