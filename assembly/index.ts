@@ -3,6 +3,9 @@
  *   matmul      out[t, r] = Σ_c x[t, c] · W[r, c] over row groups g0..g1 of a G4-packed weight
  *   embedRow    one decoded weight row
  *   groupBytes  bytes of one 4-row group, the layout contract with src/numerics/wasm/layout.ts
+ *   ssdChunk, ssdWorkBytes, ssmStep   Mamba-2 scans (ssd.ts);  conv1dSilu   the causal conv (conv.ts)
+ *   rmsNorm, siluGate, relu2, addScaled   element-wise ops (elementwise.ts)
+ *   attendKvHead, decodeFp8Rows           causal GQA attention over a KV cache (attention.ts)
  * Format ids must match FORMAT_ID in src/numerics/wasm/layout.ts.
  */
 import { gemmTile, matvecF32 } from './common';
@@ -10,6 +13,10 @@ import { matvecF16, matvecBf16, tileHalf, matvecFp8, tileFp8 } from './floats';
 import { matvecQ8_0, tileQ8_0, matvecQ4_0, tileQ4_0, matvecFp4x32, tileFp4x32, matvecFp4x64, tileFp4x64 } from './blocks';
 import { matmulQ8 } from './int8';
 import { matvecK4, tileK4, matvecQ6K, tileQ6K, Q4_K_BLOCK, Q5_K_BLOCK, Q6_K_BLOCK } from './kquants';
+export { ssdChunk, ssdWorkBytes, ssmStep } from './ssd';
+export { conv1dSilu } from './conv';
+export { rmsNorm, siluGate, relu2, addScaled } from './elementwise';
+export { attendKvHead, decodeFp8Rows } from './attention';
 
 /** Flag on `fmt`: the input is Q8_0-quantized (int8 codes [T, colsP] at x, f32 scales [T, colsP/32] at x + Q8_SCALES). */
 const Q8_INPUT = 0x100;

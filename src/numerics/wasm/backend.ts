@@ -1,7 +1,9 @@
 /**
  * The `wasm` backend: matmul and embed on AssemblyScript SIMD kernels (assembly/), weights repacked once into shared
- * wasm memories (layout.ts, arena.ts), rows split over a worker pool (pool.ts). Everything else, and every weight
- * format without a kernel (K-quants, MXFP8, Inf/NaN contents), runs the reference ops: correct, just slower.
+ * wasm memories (layout.ts, arena.ts), rows split over a worker pool (pool.ts). The Mamba-2 scans and conv, attention
+ * and the element-wise ops run on single-thread kernels too (mamba-ops.ts, attention-ops.ts, elementwise-ops.ts, through
+ * op-scratch.ts); routing, weight formats without a kernel (MXFP8, Inf/NaN contents) and shapes those kernels do not
+ * take run the reference ops: correct, just slower.
  *
  * Weights are packed on first use (kept in a WeakMap, freed when the Matrix is garbage-collected), or up front by
  * `prepareMatrix`, whose result no longer carries the file bytes, so the loader can drop them (peak RSS ≈ packed
@@ -20,6 +22,10 @@ import { Arena, type Piece } from './arena.js';
 import { ThreadPool } from './pool.js';
 import type { Shard } from './shard.js';
 import type { MatmulJob } from './control.js';
+import { MambaOps, type HeadSplit } from './mamba-ops.js';
+import { ElementwiseOps } from './elementwise-ops.js';
+import { AttentionOps } from './attention-ops.js';
+import { OpScratch } from './op-scratch.js';
 
 export interface WasmBackendOptions {
   /** Threads including the caller (default: os.availableParallelism()). */
@@ -85,6 +91,8 @@ export async function createWasmBackend(opts: WasmBackendOptions = {}): Promise<
   const arena = new Arena(module, shardBytes, (s) => pool?.addMemory(s.memory));
   pool = threads > 1 ? await ThreadPool.start(threads - 1, module, arena.shards.map((s) => s.memory), { spinUs: opts.spinUs ?? 50 }) : undefined;
   const k = new WasmKernels(arena, pool, threads, opts.minParallelBytes ?? 64 * 1024);
+  const scratch = new OpScratch(() => k.opShard());
+  const mamba = new MambaOps(scratch, k.headSplit()), ew = new ElementwiseOps(scratch), attn = new AttentionOps(scratch);
   // A plain object of closures, not the class instance: callers spread backends (`{ ...base, matmul }`) and pass
   // methods around unbound, which would lose prototype methods and `this`.
   return {
@@ -96,14 +104,14 @@ export async function createWasmBackend(opts: WasmBackendOptions = {}): Promise<
     fallbackReason: (m) => k.fallbackReason(m),
     memoryStats: () => k.memoryStats(),
     close: () => k.close(),
-    rmsNorm: refBackend.rmsNorm,
-    siluGate: refBackend.siluGate,
-    relu2: refBackend.relu2,
-    addScaled: refBackend.addScaled,
-    conv1d: refBackend.conv1d,
-    ssmScan: refBackend.ssmScan,
-    ssdChunkScan: refBackend.ssdChunkScan,
-    attention: refBackend.attention,
+    rmsNorm: (out, x, T, dim, weight, eps, groupSize) => ew.rmsNorm(out, x, T, dim, weight, eps, groupSize),
+    siluGate: (y, z, T, dim, zStride) => ew.siluGate(y, z, T, dim, zStride),
+    relu2: (x, n) => ew.relu2(x, n),
+    addScaled: (acc, x, n, scale) => ew.addScaled(acc, x, n, scale),
+    conv1d: (a) => mamba.conv1d(a),
+    ssmScan: (a) => mamba.ssmScan(a),
+    ssdChunkScan: (a) => mamba.ssdChunkScan(a),
+    attention: (a) => attn.attention(a),
     route: refBackend.route,
   };
 }
@@ -144,6 +152,23 @@ class WasmKernels {
     const pieces = this.#arena.place(r.plan);
     const { write: _written, ...plan } = r.plan;
     return { kind: 'wasm', plan, pieces };
+  }
+
+  /** Splitting a scan chunk's heads over the pool: all threads once the state work reaches minParallelBytes. */
+  headSplit(): HeadSplit {
+    const pool = this.#pool;
+    if (!pool) return { parts: () => 1, post: () => undefined, wait: () => undefined };
+    return {
+      parts: (bytes) => (bytes >= this.#minParallel ? this.threads : 1),
+      post: (p, op, args) => pool.postOp(p - 1, op, args),
+      wait: (p) => pool.wait(p - 1),
+    };
+  }
+
+  /** The shard whose scratch the non-matmul ops use (the first one; it always exists). */
+  opShard(): Shard {
+    this.#check();
+    return this.#arena.shards[0]!;
   }
 
   #check(): void {

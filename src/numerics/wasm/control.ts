@@ -14,6 +14,10 @@ export const GS = ARGS + 13; // the one float argument (read through a Float32Ar
 
 export const OP_MATMUL = 1;
 export const OP_EXIT = 2;
+export const OP_SSD = 3; // ssdChunk over a head range: ARGS + 0 .. ARGS + 16 (shard, then the kernel's 16 parameters)
+
+/** The most int32 arguments a job can carry (the rest of its slot after ARGS). */
+export const MAX_ARGS = SLOT - ARGS;
 
 /** Arguments of the `matmul` kernel export, plus the shard (memory) it runs on. */
 export interface MatmulJob {
@@ -31,6 +35,12 @@ export interface MatmulJob {
   readonly rs: number;
   readonly tbl: number;
   readonly gs: number;
+}
+
+/** Writes integer arguments into slot `base` from ARGS on (pointers above 2 GiB wrap to negative int32: the same bits). */
+export function writeArgs(ctrl: Int32Array, base: number, args: readonly number[]): void {
+  if (args.length > MAX_ARGS) throw new RangeError(`a kernel job takes at most ${MAX_ARGS} arguments, not ${args.length}`);
+  args.forEach((v, k) => (ctrl[base + ARGS + k] = v));
 }
 
 /** Writes a job's arguments into slot `base` (pointers above 2 GiB wrap to negative int32: the same bits). */

@@ -96,3 +96,29 @@ export function matmulError(got: Float32Array, want: Float32Array, x: Float32Arr
   }
   return e;
 }
+
+/** An allclose budget: |got − want| ≤ abs + rel·|want| (TOLERANCE.conformance rows). */
+export interface Closeness {
+  readonly abs: number;
+  readonly rel: number;
+}
+
+/**
+ * Prints the largest |got − want| of an op output and throws naming the worst element when any is outside `tol`
+ * (NaN must meet NaN, ±Inf the same infinity).
+ */
+export function expectClose(label: string, got: Float32Array, want: Float32Array, tol: Closeness): void {
+  if (got.length !== want.length) throw new Error(`${label}: length ${got.length} vs ${want.length}`);
+  let maxAbs = 0, worst = 0, at = -1;
+  for (let i = 0; i < got.length; i++) {
+    const g = got[i]!, w = want[i]!;
+    const same = Object.is(g, w) || (Number.isNaN(g) && Number.isNaN(w)) || g === w;
+    const d = same ? 0 : Math.abs(g - w);
+    const ratio = same ? 0 : Number.isFinite(d) ? d / (tol.abs + tol.rel * Math.abs(w)) : Infinity;
+    if (Number.isFinite(d)) maxAbs = Math.max(maxAbs, d);
+    else maxAbs = Infinity;
+    if (ratio > worst) (worst = ratio), (at = i);
+  }
+  console.log(`${label}: max |Δ| ${maxAbs.toExponential(2)} (tolerance ${tol.abs} + ${tol.rel}·|ref|)`);
+  if (worst > 1) throw new Error(`${label}: element ${at} is ${got[at]} vs ref ${want[at]}`);
+}

@@ -7,7 +7,7 @@
 import { Worker, MessageChannel, receiveMessageOnPort, type MessagePort } from 'node:worker_threads';
 import { once } from 'node:events';
 import { performance } from 'node:perf_hooks';
-import { SLOT, SEQ, DONE, OP, ERR, SPIN_US, OP_MATMUL, OP_EXIT, writeJob, type MatmulJob } from './control.js';
+import { SLOT, SEQ, DONE, OP, ERR, SPIN_US, OP_MATMUL, OP_EXIT, writeJob, writeArgs, type MatmulJob } from './control.js';
 
 const WORKER_URL = new URL('./worker.js', import.meta.url);
 
@@ -65,6 +65,14 @@ export class ThreadPool {
     const base = i * SLOT;
     this.#ctrl[base + OP] = OP_MATMUL;
     writeJob(this.#ctrl, this.#f32, base, job);
+    this.#publish(i);
+  }
+
+  /** Starts kernel op `op` (control.ts OP_*) with integer arguments (the shard first) on worker `i`. */
+  postOp(i: number, op: number, args: readonly number[]): void {
+    const base = i * SLOT;
+    this.#ctrl[base + OP] = op;
+    writeArgs(this.#ctrl, base, args);
     this.#publish(i);
   }
 

@@ -8,6 +8,9 @@ import { FreeList, alignUp } from './allocator.js';
 import { instantiate, sharedMemory, WASM_PAGE, type KernelExports } from './kernels.js';
 import { scaleTable, type ScaleTable } from './layout.js';
 
+/** Bytes kept for FP4 scale tables (4 kinds × 256 f32, room for 8). */
+const TABLE_AREA = 8192;
+
 export interface Scratch {
   readonly x: number;
   readonly out: number;
@@ -23,6 +26,7 @@ export class Shard {
   readonly scratchBytes: number;
   #u8: Uint8Array;
   #tables = new Map<ScaleTable, number>();
+  readonly #tableArea: number;
   #scratch: { ptr: number; xBytes: number; outBytes: number; tileBytes: number } | undefined;
 
   constructor(index: number, module: WebAssembly.Module, capacity: number) {
@@ -34,7 +38,10 @@ export class Shard {
     const end = maxPages * WASM_PAGE;
     this.scratchBytes = Math.min(64 << 20, alignUp(Math.floor((end - start) / 4)));
     this.weights = new FreeList(start, end - this.scratchBytes);
-    this.scratchHeap = new FreeList(end - this.scratchBytes, end);
+    // Scale tables get their own area below the scratch heap, so they never split it (a region of up to
+    // scratchLimit bytes always fits once the previous one is freed).
+    this.#tableArea = end - this.scratchBytes;
+    this.scratchHeap = new FreeList(this.#tableArea + TABLE_AREA, end);
     this.#u8 = new Uint8Array(this.memory.buffer);
   }
 
@@ -65,7 +72,9 @@ export class Shard {
   table(kind: ScaleTable): number {
     let p = this.#tables.get(kind);
     if (p === undefined) {
-      p = this.#scratchAlloc(1024);
+      p = this.#tableArea + this.#tables.size * 1024;
+      if (p + 1024 > this.#tableArea + TABLE_AREA) throw new RangeError(`wasm shard ${this.index}: more than ${TABLE_AREA / 1024} scale tables`);
+      this.reach(p + 1024);
       this.f32(p, 256).set(scaleTable(kind));
       this.#tables.set(kind, p);
     }
@@ -77,6 +86,7 @@ export class Shard {
     let s = this.#scratch;
     if (!s || s.xBytes < xBytes || s.outBytes < outBytes || s.tileBytes < tileBytes) {
       if (s) this.scratchHeap.free(s.ptr);
+      this.#scratch = undefined; // freed: never hand it out again, also when the allocation below throws
       const grown = { xBytes: alignUp(Math.max(xBytes, s?.xBytes ?? 0)), outBytes: alignUp(Math.max(outBytes, s?.outBytes ?? 0)), tileBytes: alignUp(Math.max(tileBytes, s?.tileBytes ?? 0)) };
       const exact = { xBytes: alignUp(xBytes), outBytes: alignUp(outBytes), tileBytes: alignUp(tileBytes) };
       const total = (n: typeof exact): number => n.xBytes + n.outBytes + n.tileBytes;
@@ -90,7 +100,7 @@ export class Shard {
 
   /** The most scratch bytes one call may ask for (tables and alignment set aside). */
   get scratchLimit(): number {
-    return this.scratchBytes - 8192 - 4 * 64;
+    return this.scratchBytes - TABLE_AREA - 4 * 64;
   }
 
   #scratchAlloc(bytes: number): number {
