@@ -201,9 +201,10 @@ class WasmKernels {
     const e = this.#entry(w);
     if (e.kind === 'ref') return refBackend.matmul(out, x, T, w);
     this.#check();
-    // Q8_0 inputs on Q8_0 / Q4_0 / FP4 weights: integer kernels (ggml's arithmetic); other emulations: fake-quantize
-    // the input as ref does, then the f32 kernels.
-    const q8 = w.act?.format === 'q8_0' && Q8_FORMATS.has(e.plan.fmt) && e.plan.colsP === e.plan.cols;
+    // Q8_0 inputs on Q8_0 / Q4_0 / FP4 weights, one token (decode): integer kernels (ggml's arithmetic). Several tokens
+    // (prefill) and other emulations: fake-quantize the input as ref does, then the f32 kernels, whose token tiles
+    // read each weight once per tile instead of once per token (the same products, summed in another order).
+    const q8 = T === 1 && w.act?.format === 'q8_0' && Q8_FORMATS.has(e.plan.fmt) && e.plan.colsP === e.plan.cols;
     const xin = w.act && !q8 ? kernelInput(x, T, w) : x;
     for (const piece of e.pieces) {
       const shard = this.#arena.shards[piece.shard]!;
