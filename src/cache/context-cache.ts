@@ -20,7 +20,7 @@
  */
 import type { ModelConfig } from '../formats/config.js';
 import { deserializeStatePart, serializeState } from '../model/state-codec.js';
-import type { SequenceState } from '../model/state.js';
+import { DEFAULT_STATE_FORMAT, stateBytes, type SequenceState, type StateFormat } from '../model/state.js';
 import { BLOCK_TOKENS, blockHashes, namespaceOf, snapshotKey } from './block-hash.js';
 import { DiskTier } from './disk-tier.js';
 import type { EvictionPolicy } from './eviction.js';
@@ -31,15 +31,26 @@ import type { CacheTier, EntryMeta, SnapshotReason, TierStats } from './tier.js'
 
 /** Snapshots are also admitted on this grid inside long prompts (serving.md §8.5: sparse periodic grid). */
 export const SNAPSHOT_GRID = 256;
-/** Default share of each level's budget for snapshots (the rest holds KV blocks). */
-export const DEFAULT_SNAPSHOT_SHARE = 0.5;
+/**
+ * The default share of each level's budget for snapshots (the rest holds KV blocks) is sized from the model: one
+ * snapshot per `SNAPSHOT_SPACING` tokens of KV, i.e. fixed / (fixed + spacing × KV bytes per token), clamped to
+ * [0.1, 0.9]. A Mamba-heavy model's snapshots are large (the 250M hybrid: 9.4 MiB vs 4 KiB of KV per token → 0.9);
+ * a fixed 50/50 split there held 27 snapshots in 256 MiB and evicted the ones the next turns needed.
+ */
+export const SNAPSHOT_SPACING = 256;
+
+export function defaultSnapshotShare(cfg: ModelConfig, format: StateFormat = DEFAULT_STATE_FORMAT): number {
+  const { fixed, perToken } = stateBytes(cfg, 0, format);
+  if (fixed === 0) return 0.1;
+  return Math.min(0.9, Math.max(0.1, fixed / (fixed + SNAPSHOT_SPACING * perToken)));
+}
 
 export interface ContextCacheOptions {
   /** RAM budget in bytes (snapshots + KV blocks). */
   readonly ramBytes: number;
   /** Optional disk tier (snapshots + KV blocks, split like RAM). */
   readonly disk?: { readonly dir: string; readonly bytes: number };
-  /** Fraction of each budget for Mamba snapshots, in (0, 1); the rest holds KV blocks. Default 0.5. */
+  /** Fraction of each budget for Mamba snapshots, in (0, 1); the rest holds KV blocks. Default: `defaultSnapshotShare`. */
   readonly snapshotShare?: number;
   /** Snapshot eviction: `cost` (recompute tokens per byte + recency, default) or `lru`. */
   readonly eviction?: EvictionPolicy;
@@ -48,6 +59,8 @@ export interface ContextCacheOptions {
 export interface CacheModel {
   readonly config: ModelConfig;
   readonly fingerprint: string;
+  /** How the engine stores state (sizes the default snapshot share); default f32 KV and SSM. */
+  readonly stateFormat?: StateFormat;
 }
 
 export interface CacheHit {
@@ -130,7 +143,7 @@ export class ContextCache {
 
   /** Build the levels; with a disk tier, re-index the snapshots already in its directory. */
   static async open(model: CacheModel, opts: ContextCacheOptions): Promise<ContextCache> {
-    const share = opts.snapshotShare ?? DEFAULT_SNAPSHOT_SHARE;
+    const share = opts.snapshotShare ?? defaultSnapshotShare(model.config, model.stateFormat);
     if (!(share > 0 && share < 1)) throw new RangeError(`snapshotShare must be in (0, 1), got ${share}`);
     const policy = opts.eviction ?? 'cost';
     const cache = new ContextCache(model);

@@ -1,6 +1,6 @@
 /** The context-cache flags shared by `tandem serve` and `tandem worker`, and what they build. */
 import { Option, type Command } from 'commander';
-import { ContextCache, DEFAULT_SNAPSHOT_SHARE } from '../cache/context-cache.js';
+import { ContextCache, SNAPSHOT_SPACING } from '../cache/context-cache.js';
 import type { EvictionPolicy } from '../cache/eviction.js';
 import { TandemError } from '../errors.js';
 import type { WorkerCacheOptions } from '../serving/disagg/spawn.js';
@@ -47,7 +47,7 @@ export function addCacheOptions(cmd: Command, diskHelp: string): Command {
   return cmd
     .option('--cache-ram <size>', 'context cache RAM budget, e.g. 512MiB (default 512MiB)', parseSize)
     .option('--cache-disk <dir:size>', diskHelp, parseCacheDisk)
-    .option('--cache-snapshot-share <fraction>', `share of each cache budget for Mamba state snapshots; the rest holds attention KV blocks (default ${DEFAULT_SNAPSHOT_SHARE})`, parseShare)
+    .option('--cache-snapshot-share <fraction>', `share of each cache budget for Mamba state snapshots; the rest holds attention KV blocks (default: sized from the model, one snapshot per ${SNAPSHOT_SPACING} tokens of KV)`, parseShare)
     .addOption(new Option('--cache-eviction <policy>', 'snapshot eviction: cost (recompute tokens per byte + recency) or lru').choices(['cost', 'lru']).default('cost'))
     .option('--no-cache', 'turn the context (prefix) cache off');
 }

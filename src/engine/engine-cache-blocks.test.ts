@@ -7,7 +7,9 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { ContextCache } from '../cache/context-cache.js';
+import { ContextCache, defaultSnapshotShare } from '../cache/context-cache.js';
+import { parseModelConfig } from '../formats/config.js';
+import { tinyConfigJson } from '../testing/tiny-model.js';
 import { stateBytes } from '../model/state.js';
 import { collect, goldenDense, randomPrompt, reference, request } from '../testing/engine-fixtures.js';
 import { LocalEngine } from './engine.js';
@@ -106,4 +108,13 @@ test('kv blocks: a corrupt KV block on disk is a miss, never a wrong answer; res
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
+});
+
+test('kv blocks: the default snapshot share follows the model (one snapshot per 256 tokens of KV), clamped to [0.1, 0.9]', () => {
+  const share = (pattern: string, over: Record<string, number> = {}): number => defaultSnapshotShare(parseModelConfig({ ...tinyConfigJson(pattern, 300, 512), ...over }));
+  const fixed = stateBytes(cfg, 0).fixed;
+  const per = stateBytes(cfg, 1).perToken;
+  assert.equal(defaultSnapshotShare(cfg), Math.max(0.1, fixed / (fixed + 256 * per)));
+  assert.equal(share('M-M-M-M*', { mamba_num_heads: 64, ssm_state_size: 128 }), 0.9, 'Mamba-heavy: snapshots dominate');
+  assert.equal(share('*-*-'), 0.1, 'no Mamba layer: almost all KV');
 });

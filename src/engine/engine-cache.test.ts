@@ -66,7 +66,7 @@ test('cache engine: an identical resend hits at length − 1 and gives the same 
 });
 
 test('cache engine: identical outputs after evictions (tiny RAM budget)', async () => {
-  const cache = await ContextCache.open(loaded.model, { ramBytes: 200_000 });
+  const cache = await ContextCache.open(loaded.model, { ramBytes: 200_000, snapshotShare: 0.5 });
   const on = await conversation(new LocalEngine(loaded, { cache }), 600);
   const off = await conversation(new LocalEngine(loaded), 600);
   assert.deepEqual(on.tokens, off.tokens);
