@@ -7,6 +7,8 @@
  *   rmsNorm, siluGate, relu2, addScaled   element-wise ops (elementwise.ts)
  *   attendKvHead, decodeFp8Rows           causal GQA attention over a KV cache (attention.ts)
  * Format ids must match FORMAT_ID in src/numerics/wasm/layout.ts.
+ * Built twice (package.json `build:wasm`): kernels.wasm (SIMD128) and kernels-relaxed.wasm (+ relaxed SIMD, used by
+ * int8.ts's decode dots); same exports, same memory layout, bit-identical results.
  */
 import { gemmTile, matvecF32 } from './common';
 import { matvecF16, matvecBf16, tileHalf, matvecFp8, tileFp8 } from './floats';
@@ -18,12 +20,20 @@ export { conv1dSilu } from './conv';
 export { rmsNorm, siluGate, relu2, addScaled } from './elementwise';
 export { attendKvHead, decodeFp8Rows } from './attention';
 
-/** Flag on `fmt`: the input is Q8_0-quantized (int8 codes [T, colsP] at x, f32 scales [T, colsP/32] at x + Q8_SCALES). */
+/**
+ * Flag on `fmt`: the input is Q8_0-quantized: int8 codes [T, colsP] at x, f32 scales [T, colsP/32] at x + q8Scales,
+ * i32 sums of the codes per 16 columns [T, colsP/16] at x + q8Sums.
+ */
 const Q8_INPUT = 0x100;
 
 /** Where the Q8_0 input scales start after the codes of T tokens (16-byte aligned). */
 export function q8Scales(T: i32, colsP: i32): usize {
   return ((<usize>T * <usize>colsP) + 15) & ~(<usize>15);
+}
+
+/** Where the Q8_0 input's code sums start after its scales (16-byte aligned). */
+export function q8Sums(T: i32, colsP: i32): usize {
+  return (q8Scales(T, colsP) + ((<usize>T * <usize>colsP) >> 3) + 15) & ~(<usize>15);
 }
 
 const F32 = 0, F16 = 1, BF16 = 2, E4M3 = 3, E5M2 = 4, Q8_0 = 5, Q4_0 = 6, FP4X32 = 7, FP4X64 = 8, Q4_K = 9, Q5_K = 10, Q6_K = 11;
@@ -105,7 +115,7 @@ function matvec(fmt: i32, w: usize, x: usize, out: usize, colsP: i32, g0: i32, g
  */
 export function matmul(fmt: i32, w: usize, x: usize, out: usize, colsP: i32, T: i32, g0: i32, g1: i32, os: i32, tile: usize, rs: usize, tbl: usize, gs: f32): void {
   if (fmt & Q8_INPUT) {
-    matmulQ8(fmt & 0xff, w, x, x + q8Scales(T, colsP), out, colsP, T, g0, g1, os, tbl, gs);
+    matmulQ8(fmt & 0xff, w, x, x + q8Scales(T, colsP), x + q8Sums(T, colsP), out, colsP, T, g0, g1, os, tbl, gs);
     return;
   }
   if (T == 1) {

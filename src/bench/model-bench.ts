@@ -64,6 +64,8 @@ export interface ModelBenchReport {
     readonly decodeBytesPerToken: number;
   };
   readonly backend: string;
+  /** The kernel instruction set the backend runs (wasm: `relaxed-simd` or `simd128`); null when it has no choice. */
+  readonly isa: string | null;
   readonly threads: number;
   readonly promptTokens: number;
   readonly decodeTokens: number;
@@ -76,8 +78,12 @@ export interface ModelBenchReport {
   readonly ratio: { readonly prefill: number; readonly decode: number } | null;
 }
 
+function isaOf(b: object): string | null {
+  return 'isa' in b && typeof b.isa === 'string' ? b.isa : null;
+}
+
 export const BENCH_MODEL_KEYS = [
-  'model', 'backend', 'threads', 'promptTokens', 'decodeTokens', 'batch', 'reps', 'bandwidth', 'roofline', 'tandem', 'llama', 'ratio',
+  'model', 'backend', 'isa', 'threads', 'promptTokens', 'decodeTokens', 'batch', 'reps', 'bandwidth', 'roofline', 'tandem', 'llama', 'ratio',
 ] as const;
 
 const BANDWIDTH_PASSES = 10;
@@ -175,7 +181,7 @@ export async function benchModel(o: ModelBenchOptions): Promise<ModelBenchReport
       ? { ...engineResult(runs.llama, o, roof), version: llama.version, threads: llama.threads, loadMs: llama.loadMs }
       : null;
     return {
-      model: facts, backend: model.backend.name, threads: chosen.threads,
+      model: facts, backend: model.backend.name, isa: isaOf(model.backend), threads: chosen.threads,
       promptTokens: o.promptTokens, decodeTokens: o.decodeTokens, batch: o.batch, reps: o.reps,
       bandwidth,
       roofline: bandwidth && roof !== null ? { bytesPerToken: facts.decodeBytesPerToken, readGBs: bandwidth.readGBs, decode: roof } : null,

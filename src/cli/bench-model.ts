@@ -41,7 +41,7 @@ function headerLines(r: ModelBenchReport): string[] {
   const formats = Object.entries(m.bytesByFormat).map(([k, v]) => `${k} ${humanBytes(v)}`).join(', ');
   const lines = [
     `model      ${m.path} (${m.format}, ${(m.params / 1e6).toFixed(2)}M params, weights ${humanBytes(m.weightBytes)}: ${formats})`,
-    `settings   backend ${r.backend} · ${plural(r.threads, 'thread')} · prompt ${r.promptTokens} tokens (batch ${r.batch}) · decode ${r.decodeTokens} tokens · ${plural(r.reps, 'round')}${r.llama ? ', engines alternating' : ''}`,
+    `settings   backend ${r.backend}${r.isa ? ` (${r.isa})` : ''} · ${plural(r.threads, 'thread')} · prompt ${r.promptTokens} tokens (batch ${r.batch}) · decode ${r.decodeTokens} tokens · ${plural(r.reps, 'round')}${r.llama ? ', engines alternating' : ''}`,
   ];
   const b = r.bandwidth;
   lines.push(b

@@ -1,4 +1,4 @@
-#!/usr/bin/env -S node --no-liftoff
+#!/usr/bin/env -S node --no-liftoff --experimental-wasm-relaxed-simd
 /** The `tandem` command line: thin commands over library calls. User errors print one line and exit 1. */
 import { Command, Option } from 'commander';
 import { isTandemError } from '../errors.js';

@@ -8,6 +8,8 @@
  * Weights are packed on first use (kept in a WeakMap, freed when the Matrix is garbage-collected), or up front by
  * `prepareMatrix`, whose result no longer carries the file bytes, so the loader can drop them (peak RSS ≈ packed
  * weights, not twice). Activation emulation (`w.act`) fake-quantizes the input as ref does, then runs the same kernel.
+ * The kernels come in two builds (kernels.ts): relaxed SIMD where this process runs it, plain SIMD128 otherwise; `isa`
+ * says which one a backend uses (both give bit-identical results).
  */
 import os from 'node:os';
 import type { Backend } from '../backend.js';
@@ -15,7 +17,7 @@ import type { Matrix } from '../tensor.js';
 import { refBackend } from '../ref/index.js';
 import { kernelInput } from '../ref/matmul.js';
 import { TandemError } from '../../errors.js';
-import { kernelModule, WASM_MAX_PAGES, WASM_PAGE } from './kernels.js';
+import { chooseIsa, kernelModule, WASM_MAX_PAGES, WASM_PAGE, type WasmIsa } from './kernels.js';
 import { planMatrix, FORMAT_ID, type PackPlan } from './layout.js';
 import { quantizeQ8Input } from './q8-input.js';
 import { Arena, type Piece } from './arena.js';
@@ -36,10 +38,18 @@ export interface WasmBackendOptions {
   readonly minParallelBytes?: number;
   /** How long idle workers spin before sleeping, µs (default 50). */
   readonly spinUs?: number;
+  /**
+   * The relaxed-SIMD kernels (faster int8 decode): true requires them (UNSUPPORTED in a process without relaxed SIMD),
+   * false never uses them; default: when this process runs relaxed SIMD right (Node 20: started with
+   * `--experimental-wasm-relaxed-simd --no-liftoff`; see kernels.ts `relaxedSimdSupport`).
+   */
+  readonly relaxedSimd?: boolean;
 }
 
 export interface WasmBackend extends Backend {
   readonly threads: number;
+  /** The kernel build in use: `relaxed-simd` or `simd128`. */
+  readonly isa: WasmIsa;
   /**
    * Packs `m` for this backend now and returns the matrix to use from then on: same dtype, shape and `act`, but its
    * `data` (and FP4 block scales) are empty, so the caller may drop the file bytes. Matrices the kernels do not cover
@@ -63,6 +73,8 @@ type Entry = { readonly kind: 'wasm'; readonly plan: PlanMeta; readonly pieces: 
 const Q8_FORMATS: ReadonlySet<number> = new Set([FORMAT_ID.Q8_0, FORMAT_ID.Q4_0, FORMAT_ID.FP4X32, FORMAT_ID.FP4X64]);
 const Q8_INPUT = 0x100;
 const q8Scales = (T: number, colsP: number): number => Math.ceil((T * colsP) / 16) * 16;
+/** Where the input codes' sums per 16 columns start after the scales (assembly/index.ts `q8Sums`). */
+const q8Sums = (T: number, colsP: number): number => Math.ceil((q8Scales(T, colsP) + (T * colsP) / 8) / 16) * 16;
 
 /** Room after the staged input for its sums per 32 columns (Q4_K / Q5_K decode). */
 const xSumsBytes = (T: number, colsP: number): number => 64 + (T * colsP) / 8;
@@ -86,7 +98,8 @@ const MAX_SHARD = (WASM_MAX_PAGES - 1) * WASM_PAGE;
 export async function createWasmBackend(opts: WasmBackendOptions = {}): Promise<WasmBackend> {
   const threads = Math.max(1, Math.floor(opts.threads ?? os.availableParallelism()));
   const shardBytes = Math.min(MAX_SHARD, Math.max(WASM_PAGE * 16, opts.shardBytes ?? MAX_SHARD));
-  const module = kernelModule();
+  const isa = chooseIsa(opts.relaxedSimd);
+  const module = kernelModule(isa);
   let pool: ThreadPool | undefined;
   const arena = new Arena(module, shardBytes, (s) => pool?.addMemory(s.memory));
   pool = threads > 1 ? await ThreadPool.start(threads - 1, module, arena.shards.map((s) => s.memory), { spinUs: opts.spinUs ?? 50 }) : undefined;
@@ -98,6 +111,7 @@ export async function createWasmBackend(opts: WasmBackendOptions = {}): Promise<
   return {
     name: 'wasm',
     threads,
+    isa,
     matmul: (out, x, T, w) => k.matmul(out, x, T, w),
     embed: (out, w, ids) => k.embed(out, w, ids),
     prepareMatrix: (m) => k.prepareMatrix(m),
@@ -213,12 +227,13 @@ class WasmKernels {
     }
   }
 
-  /** Writes input rows t0..t1 into the shard's scratch: f32 zero-padded to colsP, or Q8_0 codes and scales. */
+  /** Writes input rows t0..t1 into the shard's scratch: f32 zero-padded to colsP, or Q8_0 codes, scales and code sums. */
   #stageInput(shard: Shard, plan: PlanMeta, xPtr: number, x: Float32Array, t0: number, t1: number, q8: boolean): void {
     const tc = t1 - t0;
     if (q8) {
       const codes = new Int8Array(shard.bytes().buffer, xPtr, tc * plan.colsP);
-      quantizeQ8Input(x, t0, t1, plan.cols, codes, shard.f32(xPtr + q8Scales(tc, plan.colsP), (tc * plan.colsP) / 32));
+      const sums = new Int32Array(shard.bytes().buffer, xPtr + q8Sums(tc, plan.colsP), (tc * plan.colsP) / 16);
+      quantizeQ8Input(x, t0, t1, plan.cols, codes, shard.f32(xPtr + q8Scales(tc, plan.colsP), (tc * plan.colsP) / 32), sums);
       return;
     }
     const xv = shard.f32(xPtr, tc * plan.colsP);

@@ -2,6 +2,11 @@
  * Loading the compiled kernels (assembly/ → kernels.wasm beside this file, built by `npm run build:wasm`): one
  * compiled `WebAssembly.Module`, instantiated once per (thread, memory). The module imports a shared memory
  * (`env.memory`, at most 65536 pages = 4 GiB, the wasm32 limit) and keeps no state of its own.
+ *
+ * Two builds of the same source: `simd128` (kernels.wasm, runs on every Node ≥ 20) and `relaxed-simd`
+ * (kernels-relaxed.wasm: the int8 decode dots on `i32x4.relaxed_dot_i8x16_i7x16_add_s`; Node 20 runs it only when
+ * started with `--experimental-wasm-relaxed-simd`, and right only with `--no-liftoff` too, see RelaxedSupport). Same
+ * exports, same memory layout, bit-identical results.
  */
 import { readFileSync } from 'node:fs';
 import { TandemError } from '../../errors.js';
@@ -37,24 +42,96 @@ export interface KernelExports {
 export const WASM_PAGE = 65536;
 export const WASM_MAX_PAGES = 65536;
 export const KERNELS_URL = new URL('./kernels.wasm', import.meta.url);
+export const KERNELS_RELAXED_URL = new URL('./kernels-relaxed.wasm', import.meta.url);
 
-let compiled: WebAssembly.Module | undefined;
+/** The two kernel builds: plain 128-bit SIMD, and SIMD plus relaxed SIMD (faster int8 decode). */
+export type WasmIsa = 'simd128' | 'relaxed-simd';
 
-/** The compiled kernel module (compiled once per process); UNSUPPORTED when the file is missing or not loadable here. */
-export function kernelModule(): WebAssembly.Module {
-  if (compiled) return compiled;
+/**
+ * Relaxed SIMD here: `absent` (Node 20 without `--experimental-wasm-relaxed-simd`), `wrong` (it validates but computes
+ * wrong dots: Node 20.20's baseline compiler Liftoff returns 2·Σa·b and drops the accumulator, so the kernels are
+ * only right when every function runs optimized, `node --no-liftoff`), or `ok`.
+ */
+export type RelaxedSupport = 'absent' | 'wrong' | 'ok';
+
+const DOT_A = [-128, 127, -1, 5, -77, 33, 0, -9, 100, -100, 64, -64, 3, -3, 127, -128];
+const DOT_B = [127, 1, 15, 0, 24, 99, 7, 64, 3, 2, 127, 126, 12, 11, 0, 5];
+const DOT_C = [1000, -2000, 3, 0x12345];
+
+/** A module exporting `p() → i32`: 1 when `i32x4.relaxed_dot_i8x16_i7x16_add_s` (0xfd 0x113) of constants is right. */
+function relaxedProbe(): Uint8Array {
+  const want = DOT_C.map((c, l) => c + [0, 1, 2, 3].reduce((acc, k) => acc + DOT_A[4 * l + k]! * DOT_B[4 * l + k]!, 0));
+  const v128 = (bytes: readonly number[]): number[] => [0xfd, 0x0c, ...bytes.map((b) => b & 255)];
+  const i32s = (vs: readonly number[]): number[] => vs.flatMap((v) => [v, v >> 8, v >> 16, v >>> 24]);
+  const body = [
+    0x00, // no locals
+    ...v128(DOT_A), ...v128(DOT_B), ...v128(i32s(DOT_C)), 0xfd, 0x93, 0x02, // relaxed dot-add
+    ...v128(i32s(want)), 0xfd, 0x37, 0xfd, 0xa3, 0x01, // i32x4.eq, i32x4.all_true
+    0x0b,
+  ];
+  return new Uint8Array([
+    0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00, // magic, version
+    0x01, 0x05, 0x01, 0x60, 0x00, 0x01, 0x7f, // types: () → i32
+    0x03, 0x02, 0x01, 0x00, // functions: one of type 0
+    0x07, 0x05, 0x01, 0x01, 0x70, 0x00, 0x00, // exports: "p" = function 0
+    0x0a, body.length + 2, 0x01, body.length, ...body, // code
+  ]);
+}
+
+let relaxed: RelaxedSupport | undefined;
+
+/** Whether this process runs relaxed SIMD, and runs it right (probed once). */
+export function relaxedSimdSupport(): RelaxedSupport {
+  if (relaxed) return relaxed;
+  const bytes = relaxedProbe();
+  if (!WebAssembly.validate(bytes)) return (relaxed = 'absent');
+  const probe = new WebAssembly.Instance(new WebAssembly.Module(bytes)).exports as { p(): number };
+  return (relaxed = probe.p() === 1 ? 'ok' : 'wrong');
+}
+
+const compiled = new Map<WasmIsa, WebAssembly.Module>();
+
+/** The compiled kernel module of one build (compiled once per process); UNSUPPORTED when the file is missing or not loadable here. */
+export function kernelModule(isa: WasmIsa = 'simd128'): WebAssembly.Module {
+  const have = compiled.get(isa);
+  if (have) return have;
+  const url = isa === 'simd128' ? KERNELS_URL : KERNELS_RELAXED_URL;
   let bytes: Buffer;
   try {
-    bytes = readFileSync(KERNELS_URL);
+    bytes = readFileSync(url);
   } catch {
-    throw new TandemError('UNSUPPORTED', `wasm kernels not found at ${KERNELS_URL.pathname}; run \`npm run build:wasm\` (or use --backend ref)`);
+    throw new TandemError('UNSUPPORTED', `wasm kernels not found at ${url.pathname}; run \`npm run build:wasm\` (or use --backend ref)`);
   }
+  let module: WebAssembly.Module;
   try {
-    compiled = new WebAssembly.Module(bytes);
+    module = new WebAssembly.Module(bytes);
   } catch (e) {
-    throw new TandemError('UNSUPPORTED', `this Node cannot load the wasm SIMD + threads kernels (${(e as Error).message}); use --backend ref`);
+    const need = isa === 'simd128' ? 'wasm SIMD + threads' : 'wasm relaxed SIMD';
+    throw new TandemError('UNSUPPORTED', `this Node cannot load the ${need} kernels (${(e as Error).message}); use --backend ref`);
   }
-  return compiled;
+  compiled.set(isa, module);
+  return module;
+}
+
+/**
+ * The build a backend should use: `want` true requires relaxed SIMD (UNSUPPORTED when this process lacks it or runs it
+ * wrong), false forbids it, undefined takes it when the process runs it right and kernels-relaxed.wasm loads.
+ */
+export function chooseIsa(want: boolean | undefined): WasmIsa {
+  if (want === false) return 'simd128';
+  const support = relaxedSimdSupport();
+  if (want) {
+    if (support === 'absent') throw new TandemError('UNSUPPORTED', 'this Node runs no wasm relaxed SIMD; start it with `node --experimental-wasm-relaxed-simd --no-liftoff` or leave relaxed SIMD off');
+    if (support === 'wrong') throw new TandemError('UNSUPPORTED', "this Node's baseline wasm compiler gets relaxed SIMD dot products wrong; add `--no-liftoff` to the node flags or leave relaxed SIMD off");
+    return 'relaxed-simd';
+  }
+  if (support !== 'ok') return 'simd128';
+  try {
+    kernelModule('relaxed-simd');
+    return 'relaxed-simd';
+  } catch {
+    return 'simd128'; // a partial build without kernels-relaxed.wasm: the plain kernels compute the same results
+  }
 }
 
 /** A shared memory the kernels can import: `pages` initial, up to `maxPages`. */

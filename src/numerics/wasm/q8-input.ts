@@ -12,8 +12,12 @@ function rne(v: number): number {
   return r - v === 0.5 && r % 2 !== 0 ? r - 1 : r;
 }
 
-/** Rows t0..t1 of x ([T, cols], cols a multiple of 32) → codes [t1 − t0, cols] and scales [t1 − t0, cols / 32]. */
-export function quantizeQ8Input(x: Float32Array, t0: number, t1: number, cols: number, codes: Int8Array, scales: Float32Array): void {
+/**
+ * Rows t0..t1 of x ([T, cols], cols a multiple of 32) → codes [t1 − t0, cols] and scales [t1 − t0, cols / 32]; with
+ * `sums`, also the codes' sums per 16 columns [t1 − t0, cols / 16] (the relaxed-SIMD kernels take their offsets out
+ * with them).
+ */
+export function quantizeQ8Input(x: Float32Array, t0: number, t1: number, cols: number, codes: Int8Array, scales: Float32Array, sums?: Int32Array): void {
   for (let t = t0; t < t1; t++) {
     for (let b = 0; b < cols; b += 32) {
       const o = t * cols + b;
@@ -23,6 +27,15 @@ export function quantizeQ8Input(x: Float32Array, t0: number, t1: number, cols: n
       scales[q / 32] = f16ToF32(f32ToF16(fr(amax / 127)));
       const id = amax !== 0 ? fr(127 / amax) : 0;
       for (let j = 0; j < 32; j++) codes[q + j] = rne(fr(x[o + j]! * id));
+      if (sums) {
+        let s0 = 0, s1 = 0;
+        for (let j = 0; j < 16; j++) {
+          s0 += codes[q + j]!;
+          s1 += codes[q + 16 + j]!;
+        }
+        sums[q / 16] = s0;
+        sums[q / 16 + 1] = s1;
+      }
     }
   }
 }

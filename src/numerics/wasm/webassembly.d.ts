@@ -17,6 +17,8 @@ declare namespace WebAssembly {
     constructor(bytes: ArrayBufferView | ArrayBuffer);
   }
   type Imports = Record<string, Record<string, unknown>>;
+  /** Whether `bytes` is a valid module for this engine (features behind flags count only when enabled). */
+  function validate(bytes: ArrayBufferView | ArrayBuffer): boolean;
   class Instance {
     constructor(module: Module, imports?: Imports);
     readonly exports: Record<string, unknown>;
