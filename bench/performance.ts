@@ -71,7 +71,7 @@ function parse(): Args {
     if (!(GGUF_FORMATS as readonly string[]).includes(f)) throw new Error(`--formats: ${f} is not one of ${GGUF_FORMATS.join(', ')}`);
     return f as QuantFormat;
   });
-  if (!['auto', 'ref', 'wasm'].includes(values.backend)) throw new Error(`--backend must be auto, ref or wasm, got "${values.backend}"`);
+  if (!['auto', 'ref', 'wasm', 'native'].includes(values.backend)) throw new Error(`--backend must be auto, ref, wasm or native, got "${values.backend}"`);
   return {
     models: values.model ?? [], formats, threads: values.threads.split(',').map((t) => int('--threads', t, 1)),
     backend: values.backend as BenchBackendName, promptTokens: int('--prompt-tokens', values['prompt-tokens'], 1),

@@ -10,8 +10,8 @@ export interface BackendFlags {
 
 export function addBackendOptions(cmd: Command): Command {
   return cmd
-    .addOption(new Option('--backend <name>', 'compute backend: auto (wasm SIMD when it loads, else ref), ref (reference), wasm').choices([...BACKEND_NAMES]).default('auto'))
-    .option('--threads <n>', 'compute threads for the wasm backend (default: all CPUs)', intOption('--threads', 1));
+    .addOption(new Option('--backend <name>', 'compute backend: auto (native when its optional addon was built, else wasm SIMD, else ref), native, wasm, ref (reference)').choices([...BACKEND_NAMES]).default('auto'))
+    .option('--threads <n>', 'compute threads for the native and wasm backends (default: all CPUs)', intOption('--threads', 1));
 }
 
 /** The backend the flags ask for; `auto` falls back to ref with a one-line notice on stderr. */

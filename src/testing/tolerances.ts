@@ -51,6 +51,12 @@ export const TOLERANCE = {
    */
   wasmMatmulRel: 1e-6,
   wasmEmbed: 0,
+  /**
+   * native kernels vs ref (src/numerics/native tests), the same measure as wasmMatmulRel: f32 accumulation (FMA) in
+   * another order; the int8 kernels sum codes exactly in int32 and round once per block (× d_w·d_x). Embed is exact.
+   */
+  nativeMatmulRel: 1e-6,
+  nativeEmbed: 0,
 } as const;
 
 export interface MaxError {
