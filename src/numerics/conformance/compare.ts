@@ -6,7 +6,7 @@
  */
 import type { Backend } from '../backend.js';
 import { refBackend } from '../ref/index.js';
-import { TOLERANCE } from '../../testing/tolerances.js';
+import { TOLERANCE } from '../tolerances.js';
 
 /** Absolute and relative error budget of one output. */
 export interface Tolerance {
