@@ -4,30 +4,14 @@ import assert from 'node:assert/strict';
 import { TandemError } from '../errors.js';
 import { parseModelConfig } from '../formats/config.js';
 import { deserializeState, deserializeStatePart, serializeState } from '../model/state-codec.js';
-import { createState, kvDim, reserveKv, type SequenceState } from '../model/state.js';
-import { Rng } from '../testing/rng.js';
+import type { SequenceState } from '../model/state.js';
+import { filledState as filledStateOf } from '../testing/state-fixtures.js';
 import { tinyConfigJson } from '../testing/tiny-model.js';
 import { applyKvBlock, encodeKvBlock } from './kv-block.js';
 
 const cfg = parseModelConfig(tinyConfigJson('M*-M*', 300, 512));
 
-function filledState(tokens: number, kv: 'f32' | 'fp8'): SequenceState {
-  const s = createState(cfg, 'fp-a', { kv, ssm: 'f32' });
-  const rng = new Rng(5);
-  for (let i = 0; i < tokens; i++) s.tokens.push(rng.int(300));
-  for (const l of s.layers) {
-    if (l.kind === 'mamba2') [l.conv, l.ssm].forEach((a) => a.forEach((_, i) => (a[i] = rng.normal())));
-    if (l.kind === 'attention') {
-      reserveKv(l, tokens, kvDim(cfg), cfg.attention.numKvHeads);
-      if (l.format === 'f32') [l.k, l.v].forEach((a) => a.forEach((_, i) => (a[i] = rng.normal())));
-      else {
-        [l.k, l.v].forEach((a) => a.forEach((_, i) => (a[i] = rng.int(255))));
-        [l.kScale, l.vScale].forEach((a) => a.forEach((_, i) => (a[i] = rng.normal())));
-      }
-    }
-  }
-  return s;
-}
+const filledState = (tokens: number, kv: 'f32' | 'fp8'): SequenceState => filledStateOf(cfg, tokens, kv);
 
 for (const kv of ['f32', 'fp8'] as const) {
   test(`kv blocks (${kv} KV): a part (kvFrom) + its blocks rebuilds the state bit-exactly; a part is refused as a whole state`, () => {

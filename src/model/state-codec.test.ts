@@ -3,25 +3,14 @@ import assert from 'node:assert/strict';
 import { parseModelConfig } from '../formats/config.js';
 import { tinyConfigJson } from '../testing/tiny-model.js';
 import { Rng } from '../testing/rng.js';
+import { filledState as filledStateOf } from '../testing/state-fixtures.js';
 import { TandemError } from '../errors.js';
 import { createState, reserveKv, kvDim, type SequenceState } from './state.js';
 import { deserializeState, serializeState } from './state-codec.js';
 
 const cfg = parseModelConfig(tinyConfigJson('M*-M', 300, 512));
 
-function filledState(tokens: number): SequenceState {
-  const s = createState(cfg, 'fp-a');
-  const rng = new Rng(5);
-  for (let i = 0; i < tokens; i++) s.tokens.push(rng.int(300));
-  for (const l of s.layers) {
-    if (l.kind === 'mamba2') [l.conv, l.ssm].forEach((a) => a.forEach((_, i) => (a[i] = rng.normal())));
-    if (l.kind === 'attention') {
-      reserveKv(l, tokens, kvDim(cfg), cfg.attention.numKvHeads);
-      [l.k, l.v].forEach((a) => a.forEach((_, i) => (a[i] = rng.normal())));
-    }
-  }
-  return s;
-}
+const filledState = (tokens: number): SequenceState => filledStateOf(cfg, tokens);
 
 const refused = (f: () => unknown, needle: string): void => {
   assert.throws(f, (e: unknown) => e instanceof TandemError && e.code === 'BAD_STATE' && e.message.includes(needle));
