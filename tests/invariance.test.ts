@@ -12,14 +12,14 @@ import { createState, forkState, kvDim, type SequenceState } from '../src/model/
 import { deserializeState, serializeState } from '../src/model/state-codec.js';
 import { goldenDir, goldenTokens } from '../src/testing/golden.js';
 import { TOLERANCE, maxAbsDiff } from '../src/testing/tolerances.js';
-import { createBackend } from '../src/numerics/select.js';
+import { closeAll, fastBackends } from '../src/testing/fast-backends.js';
 
-const wasm = await createBackend('wasm', { threads: 2, minParallelBytes: 0 });
-after(() => wasm.close());
-/** Both fixtures on both backends: the reference, and the wasm SIMD backend on 2 threads with every matmul split. */
+const fast = await fastBackends();
+after(() => closeAll(fast));
+/** Both fixtures on every backend: the reference, and each fast backend (wasm, native where built) on 2 threads. */
 const models: Array<[string, Model]> = ['dense', 'moe'].flatMap((n) => [
   [n, loadModel(join(goldenDir(), n)).model],
-  [`${n}/wasm`, loadModel(join(goldenDir(), n), { backend: wasm }).model],
+  ...fast.map(([bn, backend]) => [`${n}/${bn}`, loadModel(join(goldenDir(), n), { backend }).model]),
 ] as Array<[string, Model]>);
 
 /** Logits of every position when the sequence is fed in slices of `chunk` tokens (1 = pure decode). */

@@ -21,12 +21,12 @@ import { llamaAvailable, runLlamaOracle } from '../src/testing/llama-oracle.js';
 import { TOLERANCE, argmaxOf, maxAbsDiff } from '../src/testing/tolerances.js';
 import type { Backend } from '../src/numerics/backend.js';
 import { refBackend } from '../src/numerics/ref/index.js';
-import { createBackend } from '../src/numerics/select.js';
+import { closeAll, fastBackends } from '../src/testing/fast-backends.js';
 
-/** Every backend the oracle runs on: the reference, and the wasm SIMD backend on 2 threads with every matmul split. */
-const wasm = await createBackend('wasm', { threads: 2, minParallelBytes: 0 });
-after(() => wasm.close());
-const BACKENDS: ReadonlyArray<readonly [string, Backend]> = [['ref', refBackend], ['wasm', wasm]];
+/** Every backend the oracle runs on: the reference, and each fast backend (wasm, native where built) on 2 threads. */
+const fast = await fastBackends();
+after(() => closeAll(fast));
+const BACKENDS: ReadonlyArray<readonly [string, Backend]> = [['ref', refBackend], ...fast];
 
 function compare(label: string, ours: ArrayLike<number>[], theirs: ArrayLike<number>[], tol: number): void {
   assert.equal(ours.length, theirs.length, `${label}: row count`);
