@@ -214,7 +214,7 @@ napi_value QuantizeQ8(napi_env env, napi_callback_info info) {
   const QuantFn fn = ks->quant ? ks->quant : quantizeTokenQ8;
   std::vector<int32_t> corr(size_t(cols) / 32);
   for (size_t t = 0; t < xl / size_t(cols); t++) {
-    if (!fn(x + t * cols, cols, 1, 0, codes + t * cols, d + t * (cols / 32), corr.data(), 1)) return boolean(env, false);
+    if (!fn(x + t * cols, cols, 1, 0, codes + t * cols, d + t * (cols / 32), corr.data(), nullptr, 1)) return boolean(env, false);
   }
   return boolean(env, true);
 }
@@ -338,7 +338,7 @@ napi_value AddScaled(napi_env env, napi_callback_info info) {
 }
 
 // Bumped whenever a function's signature or meaning changes; src/numerics/native/addon.ts refuses other values.
-constexpr int32_t kAbi = 3;
+constexpr int32_t kAbi = 4;
 
 napi_value Init(napi_env env, napi_value exports) {
   napi_value abi;

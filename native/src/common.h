@@ -8,8 +8,8 @@
 namespace tandem {
 
 // Weight formats with native kernels; ids shared with src/numerics/native/layout.ts.
-enum Fmt : int { F32 = 0, F16 = 1, BF16 = 2, Q8_0 = 3, Q4_0 = 4 };
-constexpr int kNumFmts = 5;
+enum Fmt : int { F32 = 0, F16 = 1, BF16 = 2, Q8_0 = 3, Q4_0 = 4, NVFP4 = 5 };
+constexpr int kNumFmts = 6;
 
 // G16 layout: rows in groups of 16 (the last one zero-padded); per column block, the 16 rows' scales first, then the
 // 16 rows' codes, so every kernel reads one sequential stream per group.
@@ -20,6 +20,11 @@ constexpr int kNumFmts = 5;
 //   Q4_0  per 32 columns:        16 × f16 d, then 4 quads × (16 rows × 4 bytes); byte i of quad k of a row is the
 //                                ggml byte qs[4k + i]: column 4k + i in its low nibble, 16 + 4k + i in its high one
 //                                (32 + 256 bytes)
+//   NVFP4 per 64 columns (ggml NVFP4, one 36-byte block per row): 4 sub-blocks × 16 rows' UE4M3 scale bytes ([s][row];
+//                                0x7F → 0, bit 7 cleared, so the kernels decode them without special cases), then
+//                                8 quads × (16 rows × 4 bytes): quad 2s + h of a row is the ggml bytes qs[8s + 4h ..
+//                                8s + 4h + 3]: sub-block columns 4h + i in the low nibbles, 8 + 4h + i in the high ones
+//                                (64 + 512 bytes)
 // Float formats pad columns to a multiple of 4 (zeros), block formats need whole blocks.
 struct Packed {
   int fmt;
@@ -29,14 +34,28 @@ struct Packed {
 };
 
 // Columns per block (the column padding unit) and bytes of one block of 16 rows.
-inline int blockCols(int fmt) { return fmt == Q8_0 || fmt == Q4_0 ? 32 : 4; }
+inline int blockCols(int fmt) { return fmt == NVFP4 ? 64 : fmt == Q8_0 || fmt == Q4_0 ? 32 : 4; }
 inline size_t blockBytes16(int fmt) {
   switch (fmt) {
     case F32: return 4 * 64;
     case F16: case BF16: return 4 * 32;
     case Q8_0: return 32 + 512;
+    case NVFP4: return 64 + 512;
     default: return 32 + 256;  // Q4_0
   }
+}
+
+// The ggml E2M1 values doubled (kvalues_mxfp4), indexed by the 4-bit code.
+constexpr int8_t kFp4Values[16] = {0, 1, 2, 3, 4, 6, 8, 12, 0, -1, -2, -3, -4, -6, -8, -12};
+// Half the UE4M3 value of a packed (sanitized) NVFP4 scale byte, as ggml_ue4m3_to_fp32: the byte's 7 bits placed as
+// an f32's exponent (4 bits) and top mantissa (3 bits), × 2^119 (the bias difference and the halving; subnormal
+// codes come out exact as f32 subnormals × 2^119).
+constexpr float kUe4m3Mul = 6.6461399789245794e35f;  // 2^119
+inline float ue4m3Half(uint8_t b) {
+  const uint32_t bits = uint32_t(b & 0x7f) << 20;
+  float f;
+  std::memcpy(&f, &bits, 4);
+  return f * kUe4m3Mul;
 }
 
 // Activations quantized for the int8 kernels (ggml Q8_0: per 32 columns an f32 scale and the code sum), packed per
@@ -45,6 +64,7 @@ struct QuantX {
   const int8_t* codes;
   const float* d;
   const int32_t* corr;  // offset × Σ codes of the block (the kernels' unsigned weights carry +offset)
+  const int32_t* corr16;  // offset × Σ codes of each 16-column half: [block][half][token] (NVFP4 scales per 16)
   int nr;               // tokens per token block
 };
 
@@ -59,8 +79,8 @@ struct MatArgs {
 
 using RangeFn = void (*)(const MatArgs&, int g0, int g1, float* scratch);
 // Quantizes token t of a token block of n tokens (x: that token's row of `cols`) into the QuantX layout whose block
-// base is codes / d / corr; false on Inf/NaN.
-using QuantFn = bool (*)(const float* x, int cols, int n, int t, int8_t* codes, float* d, int32_t* corr, int32_t offset);
+// base is codes / d / corr / corr16 (corr16 may be null); false on Inf/NaN.
+using QuantFn = bool (*)(const float* x, int cols, int n, int t, int8_t* codes, float* d, int32_t* corr, int32_t* corr16, int32_t offset);
 
 struct KernelSet {
   const char* name;
@@ -134,6 +154,6 @@ inline uint16_t floatToHalf(float fl) {
 // the reference path, which defines what those produce).
 bool quantizeBlockQ8(const float* x, int8_t* codes, float* d, int32_t* sum);
 bool quantizeRowQ8(const float* x, int cols, int8_t* codes, float* d, int32_t* sums);
-bool quantizeTokenQ8(const float* x, int cols, int n, int t, int8_t* codes, float* d, int32_t* corr, int32_t offset);
+bool quantizeTokenQ8(const float* x, int cols, int n, int t, int8_t* codes, float* d, int32_t* corr, int32_t* corr16, int32_t offset);
 
 }  // namespace tandem

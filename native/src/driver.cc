@@ -99,6 +99,7 @@ struct QuantJob {
   const float* x;
   int T, cols, nr;
   int32_t offset;
+  bool corr16;
   std::atomic<bool> bad{false};
 };
 
@@ -107,20 +108,22 @@ void runQuant(void* arg, int c, int) {
   const int t0 = c * j.nr, n = std::min(j.nr, j.T - t0), nb = j.cols / 32;
   Context& ctx = *j.ctx;
   for (int t = 0; t < n; t++) {
+    int32_t* c16 = j.corr16 ? ctx.qcorr16.data() + size_t(t0) * nb * 2 : nullptr;
     const bool ok = j.fn(j.x + size_t(t0 + t) * j.cols, j.cols, n, t, ctx.codes.data() + size_t(t0) * j.cols, ctx.qd.data() + size_t(t0) * nb,
-                         ctx.qcorr.data() + size_t(t0) * nb, j.offset);
+                         ctx.qcorr.data() + size_t(t0) * nb, c16, j.offset);
     if (!ok) j.bad.store(true, std::memory_order_relaxed);
   }
 }
 
 // ggml Q8_0 quantization of every row, packed per token block of `nr` for the int8 kernels (QuantX in common.h); the
-// token blocks are chunks for the pool when there is enough of them.
-bool quantizePacked(Context& ctx, const float* x, int T, int cols, int nr, int32_t offset) {
+// token blocks are chunks for the pool when there is enough of them. corr16: also the per-16-column corrections.
+bool quantizePacked(Context& ctx, const float* x, int T, int cols, int nr, int32_t offset, bool corr16) {
   const int nb = cols / 32, blocks = (T + nr - 1) / nr;
   ctx.codes.resize(size_t(T) * cols), ctx.qd.resize(size_t(T) * nb), ctx.qcorr.resize(size_t(T) * nb);
+  if (corr16) ctx.qcorr16.resize(size_t(T) * nb * 2);
   QuantJob job;
   job.ctx = &ctx, job.fn = ctx.ks->quant ? ctx.ks->quant : quantizeTokenQ8, job.x = x;
-  job.T = T, job.cols = cols, job.nr = nr, job.offset = offset;
+  job.T = T, job.cols = cols, job.nr = nr, job.offset = offset, job.corr16 = corr16;
   if (ctx.pool && blocks > 1 && double(T) * cols * 4 >= ctx.minParallelBytes) ctx.pool->run(blocks, runQuant, &job);
   else for (int c = 0; c < blocks; c++) runQuant(&job, c, 0);
   return !job.bad.load(std::memory_order_relaxed);
@@ -155,8 +158,10 @@ bool matmul(Context& ctx, const Packed& w, const float* x, int T, float* out, in
   const KernelSet& ks = *ctx.ks;
   MatArgs a{&w, T, out, nullptr, {}};
   if (act == ACT_Q8_0 && ks.q8Fn[w.fmt]) {
-    if (!quantizePacked(ctx, x, T, w.cols, ks.q8nr, w.fmt == Q8_0 ? 128 : 8)) return false;
-    a.qx = {ctx.codes.data(), ctx.qd.data(), ctx.qcorr.data(), ks.q8nr};
+    // the offset the kernels' unsigned weights carry: Q8_0 codes + 128, Q4_0 nibbles as stored, NVFP4 values + 12
+    const int32_t offset = w.fmt == Q8_0 ? 128 : w.fmt == NVFP4 ? 12 : 8;
+    if (!quantizePacked(ctx, x, T, w.cols, ks.q8nr, offset, w.fmt == NVFP4)) return false;
+    a.qx = {ctx.codes.data(), ctx.qd.data(), ctx.qcorr.data(), ctx.qcorr16.data(), ks.q8nr};
     runSplit(ctx, a, ks.q8Fn[w.fmt], 1);
     return true;
   }

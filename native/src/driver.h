@@ -31,7 +31,7 @@ struct Context {
   std::vector<float> xbuf;                // padded / packed / fake-quantized activations
   std::vector<int8_t> codes;              // int8 path: packed codes, scales, corrections
   std::vector<float> qd;
-  std::vector<int32_t> qcorr;
+  std::vector<int32_t> qcorr, qcorr16;
   std::vector<int8_t> rowCodes;
   std::vector<int32_t> rowSums;
   std::vector<float> rowD;

@@ -41,6 +41,19 @@ template <int S> inline __m256 nib(__m256i x) {
   return _mm256_cvtepi32_ps(_mm256_sub_epi32(t, _mm256_set1_epi32(8)));
 }
 template <int S> inline V qnib(Q q) { return {nib<S>(q.a), nib<S>(q.b)}; }
+// E2M1 ×2 of nibble S: the magnitude from an 8-entry permute (low 3 bits), the sign from bit 3.
+template <int S> inline __m256 fp4(__m256i x) {
+  const __m256 mag = _mm256_setr_ps(0, 1, 2, 3, 4, 6, 8, 12);
+  const __m256i n = S == 0 ? x : _mm256_srli_epi32(x, S);
+  const __m256i sign = _mm256_slli_epi32(_mm256_and_si256(n, _mm256_set1_epi32(8)), 28);
+  return _mm256_xor_ps(_mm256_permutevar8x32_ps(mag, n), _mm256_castsi256_ps(sign));
+}
+template <int S> inline V qfp4(Q q) { return {fp4<S>(q.a), fp4<S>(q.b)}; }
+inline __m256 ue8(const uint8_t* p) {
+  const __m256i b = _mm256_cvtepu8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(p)));
+  return _mm256_mul_ps(_mm256_castsi256_ps(_mm256_slli_epi32(b, 20)), _mm256_set1_ps(kUe4m3Mul));
+}
+inline V vue4m3(const uint8_t* p) { return {ue8(p), ue8(p + 8)}; }
 
 #include "kernels.inc"
 constexpr KernelSet kSet = {

@@ -36,6 +36,12 @@ template <int S> inline V qnib(Q q) {
   return r;
 }
 
+template <int S> inline V qfp4(Q q) {
+  V r;
+  for (int i = 0; i < 16; i++) r.f[i] = float(kFp4Values[(q.p[4 * i + S / 8] >> (S % 8)) & 15]);
+  return r;
+}
+inline V vue4m3(const uint8_t* p) { V r; for (int i = 0; i < 16; i++) r.f[i] = ue4m3Half(p[i]); return r; }
 #include "kernels.inc"
 constexpr KernelSet kSet = {
     "scalar", kMG, kNR, kDirect, size_t(kKC) * 16 * kMG, TANDEM_FMT_TABLE(direct), TANDEM_FMT_TABLE(gemm), {}, 0, nullptr, nullptr,

@@ -41,6 +41,24 @@ void packBlocks(Packed& p, const uint8_t* src) {
   }
 }
 
+// ggml NVFP4 (36-byte blocks of 64: 4 UE4M3 scale bytes, 32 code bytes) into the layout of common.h.
+void packNvfp4(Packed& p, const uint8_t* src) {
+  const int nb = p.cols / 64;
+  const size_t bb = blockBytes16(NVFP4);
+  for (int g = 0; g < p.groups; g++) {
+    for (int r = 0; r < 16; r++) {
+      const int row = g * 16 + r;
+      if (row >= p.rows) break;
+      for (int b = 0; b < nb; b++) {
+        const uint8_t* s = src + (size_t(row) * nb + b) * 36;
+        uint8_t* dst = p.data + size_t(g) * p.groupBytes + size_t(b) * bb;
+        for (int k = 0; k < 4; k++) dst[16 * k + r] = s[k] == 0x7f ? 0 : uint8_t(s[k] & 0x7f);  // ggml: 0x7F is 0, bit 7 ignored
+        for (int q = 0; q < 8; q++) std::memcpy(dst + 64 + q * 64 + r * 4, s + 4 + 4 * q, 4);
+      }
+    }
+  }
+}
+
 // Whether any ggml block scale is Inf or NaN (the packed kernels scale per block, ref per element: they differ there).
 bool badBlockScale(const Packed& p, const uint8_t* src) {
   const size_t srcBytes = p.fmt == Q8_0 ? 34 : 18, n = size_t(p.rows) * (p.cols / 32);
@@ -56,8 +74,10 @@ const char* pack(int fmt, int rows, int cols, const uint8_t* src, size_t srcLen,
   if (fmt < 0 || fmt >= kNumFmts || rows <= 0 || cols <= 0) return "unsupported format or shape";
   const int bc = blockCols(fmt);
   const bool blocks = fmt == Q8_0 || fmt == Q4_0;
-  if (blocks && cols % 32 != 0) return "a block format with columns not a multiple of 32";
-  const size_t need = blocks ? size_t(rows) * (cols / 32) * (fmt == Q8_0 ? 34 : 18) : size_t(rows) * cols * (fmt == F32 ? 4 : 2);
+  if (cols % bc != 0 && (blocks || fmt == NVFP4)) return "a block format with columns not a multiple of its block";
+  const size_t need = fmt == NVFP4 ? size_t(rows) * (cols / 64) * 36
+                      : blocks     ? size_t(rows) * (cols / 32) * (fmt == Q8_0 ? 34 : 18)
+                                   : size_t(rows) * cols * (fmt == F32 ? 4 : 2);
   if (srcLen < need) return "a buffer shorter than its shape";
   Packed p{};
   p.fmt = fmt, p.rows = rows, p.cols = cols;
@@ -69,7 +89,8 @@ const char* pack(int fmt, int rows, int cols, const uint8_t* src, size_t srcLen,
   p.data = static_cast<uint8_t*>(std::aligned_alloc(64, bytes));
   if (!p.data) return "out of memory";
   std::memset(p.data, 0, bytes);
-  if (blocks) packBlocks(p, src);
+  if (fmt == NVFP4) packNvfp4(p, src);
+  else if (blocks) packBlocks(p, src);
   else packFloat(p, src, fmt == F32 ? 4 : 2);
   *out = new Packed(p);
   return nullptr;
@@ -98,6 +119,13 @@ void decodeRow(const Packed& p, int row, float* out) {
         const uint8_t* base = g + size_t(c / 32) * blockBytes16(Q8_0);
         const int j = c % 32;
         out[c] = float(int8_t(base[32 + (j / 4) * 64 + r * 4 + j % 4])) * halfToFloat(u16(base + 2 * r));
+        break;
+      }
+      case NVFP4: {
+        const uint8_t* base = g + size_t(c / 64) * blockBytes16(NVFP4);
+        const int j = c % 64, s = j / 16, k = j % 16;  // sub-block s, element k: byte 8s + k % 8, high nibble from 8
+        const int byte = base[64 + (2 * s + (k % 8) / 4) * 64 + r * 4 + k % 4];
+        out[c] = float(kFp4Values[k < 8 ? byte & 15 : byte >> 4]) * ue4m3Half(base[16 * s + r]);
         break;
       }
       default: {  // Q4_0
@@ -139,12 +167,17 @@ bool quantizeRowQ8(const float* x, int cols, int8_t* codes, float* d, int32_t* s
   return true;
 }
 
-bool quantizeTokenQ8(const float* x, int cols, int n, int t, int8_t* codes, float* d, int32_t* corr, int32_t offset) {
+bool quantizeTokenQ8(const float* x, int cols, int n, int t, int8_t* codes, float* d, int32_t* corr, int32_t* corr16, int32_t offset) {
   int8_t q[32];
   for (int b = 0; b < cols / 32; b++) {
     int32_t sum = 0;
     if (!quantizeBlockQ8(x + b * 32, q, &d[b * n + t], &sum)) return false;
     corr[b * n + t] = offset * sum;
+    if (corr16) {
+      int32_t lo = 0;
+      for (int j = 0; j < 16; j++) lo += q[j];
+      corr16[(2 * b) * n + t] = offset * lo, corr16[(2 * b + 1) * n + t] = offset * (sum - lo);
+    }
     for (int k = 0; k < 8; k++) std::memcpy(codes + (size_t(b) * 8 + k) * n * 4 + size_t(t) * 4, q + 4 * k, 4);
   }
   return true;

@@ -33,7 +33,7 @@ export type NativeContext = { readonly [contextBrand]: true };
 export type NativePacked = { readonly [packedBrand]: true };
 
 /** The N-API surface version this TypeScript expects (native/src/addon.cc `kAbi`). */
-export const NATIVE_ABI = 3;
+export const NATIVE_ABI = 4;
 
 export interface NativeAddon {
   readonly abi: number;

@@ -1,9 +1,10 @@
 /**
  * The `native` backend: matmul and embed on the C++ kernels of the optional addon (native/: AVX-512 / AVX2 + FMA /
- * portable builds in one binary, chosen at run time; int8 AVX-512 VNNI kernels for Q8_0 activations), weights
- * repacked once by the addon, rows split over its own thread pool; on AVX-512 also conv1d, both scans, RMSNorm, the
- * SiLU gate, ReLU² and addScaled. Formats without a native kernel and the remaining ops (attention, routing; all
- * non-matmul ops without AVX-512) go to a delegate: the wasm backend when it loads here, else ref. See README.md.
+ * portable builds in one binary, chosen at run time; f32, f16, bf16, Q8_0, Q4_0 and ggml NVFP4 weights; int8 AVX-512
+ * VNNI kernels for Q8_0 activations), weights repacked once by the addon, rows split over its own thread pool; on
+ * AVX-512 also conv1d, both scans, RMSNorm, the SiLU gate, ReLU² and addScaled. Formats without a native kernel and
+ * the remaining ops (attention, routing; all non-matmul ops without AVX-512) go to a delegate: the wasm backend when
+ * it loads here, else ref. See README.md.
  *
  * Shapes as in the Backend contract. Weights are packed on first use (WeakMap; the addon frees them when the Matrix
  * is collected) or up front by `prepareMatrix`, whose handle has no bytes left (the loader can drop the file buffer).

@@ -5,7 +5,7 @@
  */
 import { DTYPE_LAYOUT, type Matrix } from '../tensor.js';
 
-export const NATIVE_FORMAT = { f32: 0, f16: 1, bf16: 2, q8_0: 3, q4_0: 4 } as const;
+export const NATIVE_FORMAT = { f32: 0, f16: 1, bf16: 2, q8_0: 3, q4_0: 4, ggml_nvfp4: 5 } as const;
 export type NativeDType = keyof typeof NATIVE_FORMAT;
 
 export type NativePlan = { readonly kind: 'native'; readonly fmt: number } | { readonly kind: 'delegate'; readonly reason: string };

@@ -1,5 +1,6 @@
 /**
- * The native kernels against ref: every native format (and the Q8_0-activation int8 path) on shapes that are not
+ * The native kernels against ref: every native format (and the Q8_0-activation int8 path; ggml NVFP4 also with every
+ * UE4M3 scale byte) on shapes that are not
  * multiples of the blocking (rows vs the 16-row groups and 2-group panels, columns across the 256-column slabs), T =
  * 1, 2, 3 (direct kernels), 7, 17, 70 (GEMM tiles, token chunks), every kernel set this CPU runs, 1 and 2 threads.
  * Skipped, with the reason printed, when the addon is not built.
@@ -22,7 +23,7 @@ if (skip) console.log(`native kernel tests skipped: ${skip}`);
 const ISAS: readonly (NativeIsa | 'best')[] = load.ok ? load.addon.features().isas : ['best'];
 const T_VALUES = [1, 2, 3, 7, 17, 70];
 
-type Dt = 'f32' | 'f16' | 'bf16' | 'q8_0' | 'q4_0';
+type Dt = 'f32' | 'f16' | 'bf16' | 'q8_0' | 'q4_0' | 'ggml_nvfp4';
 interface Case { readonly label: string; readonly m: Matrix }
 
 function cases(seed: number): Case[] {
@@ -36,7 +37,24 @@ function cases(seed: number): Case[] {
     mk('q8_0', 37, 96), mk('q8_0', 53, 288), mk('q4_0', 37, 160), mk('q4_0', 70, 288),
     mk('q8_0', 37, 96, 'q8_0'), mk('q8_0', 53, 288, 'q8_0'), mk('q4_0', 37, 64, 'q8_0'), mk('q4_0', 70, 288, 'q8_0'),
     mk('f16', 19, 64, 'f16'), mk('f16', 19, 45, 'f16'), mk('bf16', 21, 40, 'bf16'), mk('f32', 5, 64, 'q8_0'), mk('f32', 7, 48, 'fp8'),
+    mk('ggml_nvfp4', 37, 64), mk('ggml_nvfp4', 53, 320), mk('ggml_nvfp4', 37, 128, 'q8_0'), mk('ggml_nvfp4', 70, 576, 'q8_0'),
+    nvfp4Edges(rng, true), nvfp4Edges(rng, false),
   ];
+}
+
+/**
+ * ggml NVFP4 with every scale byte 0x00..0xFF over its rows (subnormal UE4M3, 0x7F = 0, bit 7 set, 0xFF = 240) and
+ * every code, with and without Q8_0 activations: the scale decoding and the E2M1 table in every kernel.
+ */
+function nvfp4Edges(rng: Rng, q8: boolean): Case {
+  const rows = 40, cols = 448; // 7 blocks of 64 per row, 28 scale bytes: 40 × 28 ≥ 256
+  const data = new Uint8Array(rows * (cols / 64) * 36);
+  for (let blk = 0; blk < rows * (cols / 64); blk++) {
+    for (let k = 0; k < 4; k++) data[blk * 36 + k] = (blk * 4 + k) & 0xff;
+    for (let j = 4; j < 36; j++) data[blk * 36 + j] = Math.floor(rng.next() * 256);
+  }
+  const m: Matrix = { dtype: 'ggml_nvfp4', rows, cols, data };
+  return { label: `ggml_nvfp4${q8 ? '+q8_0' : ''} every scale byte`, m: q8 ? { ...m, act: { format: 'q8_0', scale: 0 } } : m };
 }
 
 for (const isa of ISAS) {
