@@ -18,6 +18,7 @@ import type { Backend } from '../src/numerics/backend.js';
 import { fromFloat32 } from '../src/numerics/dtypes/index.js';
 import { matrixBytes, type Matrix } from '../src/numerics/tensor.js';
 import { Rng } from '../src/testing/rng.js';
+import { medianCallMs } from '../src/bench/stats.js';
 
 const N = 4096;
 
@@ -32,18 +33,7 @@ function weight(label: string, rng: Rng): Matrix {
   return act === 'q8_0' ? { ...m, act: { format: 'q8_0', scale: 0 } } : m;
 }
 
-/** Median ms per call of `run(i)` over `iters` calls after `warm` warm-up calls. */
-function time(iters: number, warm: number, run: (i: number) => void): number {
-  for (let i = 0; i < warm; i++) run(i);
-  const ts: number[] = [];
-  for (let i = 0; i < iters; i++) {
-    const t0 = performance.now();
-    run(i);
-    ts.push(performance.now() - t0);
-  }
-  ts.sort((a, b) => a - b);
-  return ts[Math.floor(ts.length / 2)]!;
-}
+const time = medianCallMs;
 
 function row(backend: string, label: string, m: Matrix, threads: number, T: number, ms: number): Row {
   const r = { backend, format: label, threads, T, ms, gbs: matrixBytes(m) / ms / 1e6, gflops: (2 * N * N * T) / ms / 1e6 };

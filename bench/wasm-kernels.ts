@@ -16,6 +16,7 @@ import { fromFloat32 } from '../src/numerics/dtypes/index.js';
 import { quantizeNvfp4 } from '../src/numerics/dtypes/nvfp4.js';
 import { matrixBytes, type Matrix } from '../src/numerics/tensor.js';
 import { Rng } from '../src/testing/rng.js';
+import { medianCallMs } from '../src/bench/stats.js';
 
 const N = 4096;
 
@@ -27,18 +28,7 @@ function weight(format: string, rng: Rng): Matrix {
 
 interface Row { readonly backend: string; readonly format: string; readonly T: number; readonly ms: number; readonly gbs: number; readonly gflops: number }
 
-/** Median ms per call of `run(i)` over `iters` calls after `warm` warm-up calls. */
-function time(iters: number, warm: number, run: (i: number) => void): number {
-  for (let i = 0; i < warm; i++) run(i);
-  const ts: number[] = [];
-  for (let i = 0; i < iters; i++) {
-    const t0 = performance.now();
-    run(i);
-    ts.push(performance.now() - t0);
-  }
-  ts.sort((a, b) => a - b);
-  return ts[Math.floor(ts.length / 2)]!;
-}
+const time = medianCallMs;
 
 function row(backend: string, m: Matrix, T: number, ms: number): Row {
   const r = { backend, format: m.dtype, T, ms, gbs: matrixBytes(m) / ms / 1e6, gflops: (2 * N * N * T) / ms / 1e6 };
