@@ -43,6 +43,13 @@ export function cacheArgs(c: WorkerCacheOptions | undefined): string[] {
   ];
 }
 
+/** The V8 flags the fast kernels need (`tandem`'s shebang sets them), passed on to workers when this process has them. */
+const KERNEL_FLAGS: ReadonlySet<string> = new Set(['--no-liftoff', '--experimental-wasm-relaxed-simd']);
+
+export function kernelFlags(execArgv: readonly string[] = process.execArgv): string[] {
+  return execArgv.filter((f) => KERNEL_FLAGS.has(f));
+}
+
 interface Child {
   readonly proc: ChildProcess;
   stderr: string;
@@ -61,7 +68,7 @@ export class WorkerProcesses {
   }
 
   start(s: SpawnSpec): void {
-    const args = [CLI, 'worker', '--role', s.role, '--connect', s.registry, '--model', s.model, '--id', s.id,
+    const args = [...kernelFlags(), CLI, 'worker', '--role', s.role, '--connect', s.registry, '--model', s.model, '--id', s.id,
       '--lease-ms', String(s.leaseMs), '--heartbeat-ms', String(s.heartbeatMs), ...cacheArgs(s.cache)];
     const proc = spawn(process.execPath, args, { stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, ...s.env } });
     let markExit: () => void = () => {};
