@@ -32,14 +32,14 @@ async function check(engine: LocalEngine, prompt: number[], label: string, maxTo
 test('kv blocks: snapshots of one prefix share its KV blocks (RAM grows by blocks, not by copies)', async () => {
   const cache = await ContextCache.open(loaded.model, { ramBytes: 64 * MiB });
   const engine = new LocalEngine(loaded, { cache });
-  const prompt = randomPrompt(11, 600, V); // grid snapshots at 256 and 512, prompt end at 599, turn end at 600
+  const prompt = randomPrompt(11, 600, V); // grid snapshots at 256 and 512, prompt end at 599, turn end at 603 (4 tokens generated, 3 fed)
   await check(engine, prompt, 'first');
   const s = cache.stats();
   const ram = s.tiers[0]!;
-  assert.equal(ram.kvEntries, Math.floor(600 / 16), 'one entry per full 16-token block, shared by all four snapshots');
+  assert.equal(ram.kvEntries, Math.floor(603 / 16), 'one entry per full 16-token block, shared by all four snapshots');
   const perToken = stateBytes(cfg, 1).perToken;
   assert.ok(ram.kvBytes < 1.05 * 600 * perToken, `KV bytes ${ram.kvBytes} ≈ one copy of 600 rows (${600 * perToken})`);
-  const fullCopies = [256, 512, 599, 600].reduce((a, p) => a + p * perToken, 0);
+  const fullCopies = [256, 512, 599, 603].reduce((a, p) => a + p * perToken, 0);
   assert.ok(ram.kvBytes + ram.bytes < 0.6 * fullCopies + 4 * stateBytes(cfg, 0).fixed, 'blocks save the per-snapshot KV copies');
   assert.equal(await check(engine, [...prompt.slice(0, 530), 7, 8, 9], 'diverging after the 512 grid point'), 512);
 });
